@@ -1,0 +1,281 @@
+"""Grade a submission: extract, run each part in the sandbox, compare with the reference.
+
+The trusted process makes the probes (seeded), runs the same driver on the reference
+solution to get the expected tensors, and compares. The student's process only ever
+receives inputs and returns tensors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+import torch
+
+from autograder import compare, static_checks
+from autograder.drivers.runtime import load_statements
+from autograder.extract import Extraction, extract
+from autograder.notebook import NotebookError, code_cells, grade_cells, read_notebook
+from autograder.result import GradeResult, PartResult
+from autograder.sandbox import JobOutcome, Sandbox
+from autograder.spec import Assignment, Case, Mistake, Part
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but no CUDA device is available")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return device
+
+
+def _status_message(outcome: JobOutcome, limits) -> str | None:
+    status = outcome.status
+    if status == "timeout":
+        return f"stopped after the time limit of {limits.wall:g} s: is there an endless loop?"
+    if status == "signal:SIGXCPU":
+        return f"stopped after using {limits.cpu:g} s of CPU time: is there an endless loop?"
+    if status in ("signal:SIGKILL", "signal:SIGSEGV", "exit:70") or "MemoryError" in str(
+        outcome.meta
+    ):
+        return (
+            "the process was killed or ran out of memory "
+            f"(limit {limits.memory / 2**30:g} GiB): is something growing without bound?"
+        )
+    if status.startswith("exit:"):
+        return (
+            f"the process exited ({status}) before finishing: don't call exit() or os._exit() "
+            "in your code"
+        )
+    if status.startswith("signal:"):
+        return f"the process was stopped by {status[7:]}"
+    if status.startswith("sandbox-failed"):
+        return f"the sandbox failed ({status[16:]}); the part could not be checked"
+    if outcome.problem:
+        return outcome.problem
+    if not outcome.meta.get("finished"):
+        return "the process stopped before finishing: don't call exit() or os._exit()"
+    return None
+
+
+class Grader:
+    """Grades submissions of one assignment; keep it around to stay warm."""
+
+    def __init__(
+        self,
+        assignment: Assignment,
+        device: str = "auto",
+        isolation: str = "auto",
+        sandbox: Sandbox | None = None,
+    ):
+        self.assignment = assignment
+        self.device = resolve_device(device)
+        self.sandbox = sandbox or Sandbox(self.device, isolation)
+        self.driver = importlib.import_module(f"autograder.drivers.{assignment.driver}")
+        source = read_notebook(assignment.source_path)
+        self.points = {c.grade_id: c.points for c in grade_cells(source)}
+        missing = [p.id for p in assignment.parts if p.id not in self.points]
+        if missing:
+            raise ValueError(f"{assignment.source_path}: no grade cell for parts {missing}")
+        self.reference_extraction = extract(code_cells(source))
+        self.reference, failures = load_statements(self.reference_extraction.statements())
+        if failures:
+            raise ValueError(f"the reference solution does not load: {failures}")
+        self._cases: dict[str, list[Case]] = {}
+        self._expected: dict[str, list[dict]] = {}
+        self._mistakes: dict[str, dict] = {}
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- probes
+    def cases(self, part: Part) -> list[Case]:
+        if part.id not in self._cases:
+            index = self.assignment.parts.index(part)
+            generator = torch.Generator().manual_seed(self.assignment.seed + 1000 * index)
+            self._cases[part.id] = part.cases(generator)
+        return self._cases[part.id]
+
+    def run_driver(self, namespace: dict, part: Part, case: Case) -> dict[str, torch.Tensor]:
+        """Run the driver in this (trusted) process, as the sandbox does for the student."""
+        function = getattr(self.driver, part.function)
+        torch.manual_seed(case.config.get("seed", 0))
+        inputs = {k: v.clone() for k, v in case.inputs.items()}
+        outputs = function(namespace, inputs, case.config)
+        return {k: v.detach().cpu().contiguous() for k, v in outputs.items()}
+
+    def expected(self, part: Part) -> list[dict]:
+        if part.id not in self._expected:
+            self._expected[part.id] = [
+                self.run_driver(self.reference, part, c) for c in self.cases(part)
+            ]
+        return self._expected[part.id]
+
+    # ----------------------------------------------------------------- grading
+    def grade(self, path: str | Path) -> GradeResult:
+        """Grade one notebook; never raises for a bad submission."""
+        started = time.monotonic()
+        result = GradeResult(
+            self.assignment.id,
+            str(path),
+            "graded",
+            isolation=self.sandbox.isolation,
+            device=self.device,
+        )
+        try:
+            notebook = read_notebook(path)
+        except NotebookError as err:
+            result.status, result.error = "ungradable", str(err)
+            return result
+        extraction = extract(code_cells(notebook))
+        result.warnings.extend(extraction.skipped_cells)
+        for part in self.assignment.parts:
+            part_started = time.monotonic()
+            messages = self.grade_part(part, extraction)
+            max_points = self.points[part.id]
+            passed = not messages
+            result.parts.append(
+                PartResult(
+                    part.id,
+                    part.title,
+                    max_points if passed else 0.0,
+                    max_points,
+                    passed,
+                    messages or ["correct"],
+                    round(time.monotonic() - part_started, 3),
+                )
+            )
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    def grade_part(self, part: Part, extraction: Extraction) -> list[str]:
+        """The failure messages of one part ([] when it passed)."""
+        missing = [n for n in part.names if not extraction.has(n)]
+        if missing:
+            names = ", ".join(f"`{n}`" for n in missing)
+            return [
+                f"{names} not found: define it at the top level of a code cell, with exactly this name"
+            ]
+        closure = extraction.closure(part.names)
+        sources = [extraction.definitions[n].source for n in closure]
+        banned = static_checks.forbidden_uses(sources, extraction.imports, part.forbidden_names)
+        if banned:
+            uses = ", ".join(f"`{b}`" for b in banned)
+            return [f"uses {uses}, which this part asks you to build yourself"]
+        cases = self.cases(part)
+        probes = {f"{i}/{k}": v for i, c in enumerate(cases) for k, v in c.inputs.items()}
+        job = {
+            "statements": extraction.statements(part.names),
+            "driver": self.assignment.driver,
+            "function": part.function,
+            "cases": [c.config for c in cases],
+            "forbidden_ops": part.forbidden_ops,
+        }
+        outcome = self.sandbox.run(job, probes, part.limits)
+        return self._judge(part, cases, outcome)
+
+    def _judge(self, part: Part, cases: list[Case], outcome: JobOutcome) -> list[str]:
+        messages: list[str] = []
+        records = (
+            outcome.meta.get("cases", []) if isinstance(outcome.meta.get("cases"), list) else []
+        )
+        expected_all = self.expected(part)
+        for index, case in enumerate(cases):
+            record = (
+                records[index]
+                if index < len(records) and isinstance(records[index], dict)
+                else None
+            )
+            if record is None:
+                status = _status_message(outcome, part.limits) or "no result came back"
+                return messages + [f"{part.title}: {status}"]
+            if record.get("forbidden"):
+                return [
+                    f"{part.title}: {record['forbidden']}; build it from basic tensor operations"
+                ]
+            if record.get("error"):
+                return messages + [_explain_error(part, str(record["error"]))]
+            got = {
+                k[len(f"{index}/") :]: v
+                for k, v in outcome.outputs.items()
+                if k.startswith(f"{index}/")
+            }
+            failures = self._compare_case(part, case, got, expected_all[index])
+            if failures:
+                messages.extend(failures)
+                mistake = self._diagnose(part, case, got)
+                if mistake:
+                    messages.append(mistake)
+                break  # the first failing probe says enough
+        return messages
+
+    def _compare_case(self, part: Part, case: Case, got: dict, expected: dict) -> list[str]:
+        failures = []
+        if part.compare:
+            for key, value in expected.items():
+                if key.startswith("_"):  # a run-specific value (e.g. a random init): not compared
+                    continue
+                label = f"{part.title}: {part.labels.get(key, key)}"
+                if key not in got:
+                    failures.append(f"{label}: missing from what came back")
+                    continue
+                problem = compare.compare_tensor(
+                    label, got[key], value, self.device, part.tolerance
+                )
+                if problem:
+                    failures.append(problem)
+                    break
+        for check in part.checks:
+            failures.extend(check(case, got, expected))
+        return failures
+
+    def _mistake_namespace(self, mistake: Mistake) -> dict:
+        """A fresh copy of the reference with the mistake's definitions swapped in (fresh, so
+        the reference's other functions see the patched names)."""
+        if mistake.name not in self._mistakes:
+            namespace, _ = load_statements(self.reference_extraction.statements())
+            for source in self.mistake_sources(mistake):
+                exec(compile(source, f"<mistake {mistake.name}>", "exec"), namespace)
+            self._mistakes[mistake.name] = namespace
+        return self._mistakes[mistake.name]
+
+    def mistake_sources(self, mistake: Mistake) -> list[str]:
+        """The mistake's definitions: full sources, or (old, new) edits of the reference's."""
+        sources = []
+        for name, patch in mistake.patch.items():
+            if isinstance(patch, str):
+                sources.append(patch)
+                continue
+            reference = self.reference_extraction.definitions[name].source
+            old, new = patch
+            if old not in reference:
+                raise ValueError(f"mistake {mistake.name!r}: {old!r} is not in {name}")
+            sources.append(reference.replace(old, new))
+        return sources
+
+    def _diagnose(self, part: Part, case: Case, got: dict) -> str | None:
+        """Name the mistake whose outputs the student's outputs reproduce, if any."""
+        for mistake in part.mistakes:
+            namespace = self._mistake_namespace(mistake)
+            try:
+                wrong = self.run_driver(namespace, part, case)
+            except Exception:  # noqa: BLE001 - a variant may not run on every probe
+                continue
+            if compare.same_outputs(got, wrong, self.device):
+                return f"Likely mistake: {mistake.hint}"
+        return None
+
+
+def _explain_error(part: Part, error: str) -> str:
+    if error.startswith("NotImplementedError"):
+        return f"{part.title}: not implemented yet (your code raised NotImplementedError)"
+    return f"{part.title}: {error}"

@@ -1,0 +1,82 @@
+"""Reading notebooks defensively: a broken file gets a clear error, never a traceback.
+
+Also reads nbgrader's grade cells, whose ``grade_id`` names an autograder part and whose
+``points`` give that part's weight.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+
+
+class NotebookError(ValueError):
+    """The file is not a notebook we can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class GradeCell:
+    """An nbgrader autograded test cell: ``grade_id`` and its ``points``."""
+
+    grade_id: str
+    points: float
+    source: str
+
+
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """Read and validate ``path`` as a version-4 notebook, or raise :class:`NotebookError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotebookError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"{path}: {size} bytes is larger than the {MAX_NOTEBOOK_BYTES} allowed")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise NotebookError(f"{path}: the file is empty, not a notebook")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise NotebookError(f"{path}: not UTF-8 text ({err.reason})") from None
+    except json.JSONDecodeError as err:
+        raise NotebookError(
+            f"{path}: not a notebook: invalid JSON at line {err.lineno}, column {err.colno} "
+            f"({err.msg})"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise NotebookError(f"{path}: not a notebook: no list of cells")
+    try:
+        nb = nbformat.from_dict(data)
+        if nb.get("nbformat", 4) != 4:
+            nb = nbformat.convert(nb, 4)
+    except Exception as err:  # nbformat raises many kinds
+        raise NotebookError(f"{path}: not a readable notebook ({err})") from None
+    for i, cell in enumerate(nb.cells):
+        if not isinstance(cell, dict) or "cell_type" not in cell:
+            raise NotebookError(f"{path}: cell {i} has no cell_type")
+        src = cell.get("source", "")
+        if isinstance(src, list):
+            cell["source"] = "".join(str(s) for s in src)
+        elif not isinstance(src, str):
+            raise NotebookError(f"{path}: cell {i} has a source that is not text")
+    return nb
+
+
+def code_cells(nb: nbformat.NotebookNode) -> list[str]:
+    """The sources of the code cells, in notebook order."""
+    return [c["source"] for c in nb.cells if c.get("cell_type") == "code"]
+
+
+def grade_cells(nb: nbformat.NotebookNode) -> list[GradeCell]:
+    """nbgrader's autograded test cells (``grade: true`` and not ``solution``), in order."""
+    cells = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution") and cell.get("cell_type") == "code":
+            cells.append(GradeCell(meta["grade_id"], float(meta.get("points", 0)), cell["source"]))
+    return cells

@@ -1,0 +1,85 @@
+"""What an assignment is, to the grader: parts, their probes, and the mistakes they diagnose.
+
+A part's ``id`` is the nbgrader ``grade_id`` of its test cell, so one id names the test,
+the points and the feedback. The driver function (in :mod:`autograder.drivers`) is run on
+the student's definitions in the sandbox and on the reference in the trusted process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from autograder.sandbox.pool import Limits
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Case:
+    """One probe: JSON-able ``config`` for the driver and its input tensors."""
+
+    config: dict
+    inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    secret: dict = field(default_factory=dict)  # stays in the trusted process (e.g. targets)
+
+
+@dataclass
+class Mistake:
+    """A known wrong variant: if the student's outputs equal the outputs of the reference
+    with ``patch`` applied (name -> replacement source), ``hint`` explains the mistake."""
+
+    name: str
+    hint: str
+    patch: dict[str, str | tuple[str, str]]  # full source, or an (old, new) edit of the reference
+
+
+# A check gets (case, outputs, expected) and returns messages of failures ([] if it passed).
+Check = Callable[[Case, dict[str, torch.Tensor], dict[str, torch.Tensor]], list[str]]
+
+
+@dataclass
+class Part:
+    """One graded part of an assignment."""
+
+    id: str
+    title: str
+    names: list[str]
+    function: str
+    cases: Callable[[torch.Generator], list[Case]]
+    compare: bool = True  # compare every output with the reference's (values, shapes)
+    checks: list[Check] = field(default_factory=list)  # extra (e.g. statistical) checks
+    forbidden_names: list[str] = field(default_factory=list)
+    forbidden_ops: list[str] = field(default_factory=list)
+    mistakes: list[Mistake] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    tolerance: float = 1.0  # multiplies the dtype's default tolerances
+    labels: dict[str, str] = field(default_factory=dict)  # output key -> words for feedback
+
+
+@dataclass
+class Assignment:
+    """An assignment: its id (the folder under solutions/), notebook and parts."""
+
+    id: str
+    notebook: str
+    driver: str
+    parts: list[Part]
+    seed: int = 20261123
+
+    @property
+    def source_path(self) -> Path:
+        return ROOT / "solutions" / self.id / self.notebook
+
+    @property
+    def release_path(self) -> Path:
+        return ROOT / "exercises" / self.id / self.notebook
+
+    def part(self, part_id: str) -> Part:
+        for part in self.parts:
+            if part.id == part_id:
+                return part
+        raise KeyError(part_id)

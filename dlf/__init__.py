@@ -1,0 +1,1 @@
+"""Deep Learning Foundations: the course package (data generators and loaders in ``dlf.data``)."""

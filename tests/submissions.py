@@ -1,0 +1,64 @@
+"""Make test submissions from a source notebook: edit cells by grade id, write to a folder.
+
+Used by the assignment tests to build wrong, hostile and differently-written submissions
+from the reference solution, so each test states only the edit that matters.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def source_notebook(assignment: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def release_notebook(assignment: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    for c in nb.cells:
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            return c
+    raise KeyError(grade_id)
+
+
+def replace_in_cell(nb, grade_id: str, old: str, new: str) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with ``old`` replaced by ``new`` in the cell ``grade_id`` (must occur)."""
+    nb = copy.deepcopy(nb)
+    target = cell(nb, grade_id)
+    assert old in target.source, f"{old!r} not in cell {grade_id}"
+    target.source = target.source.replace(old, new)
+    return nb
+
+
+def set_cell(nb, grade_id: str, source: str) -> nbformat.NotebookNode:
+    nb = copy.deepcopy(nb)
+    cell(nb, grade_id).source = source
+    return nb
+
+
+def append_code(nb, source: str) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with a code cell added at the end (later definitions win)."""
+    nb = copy.deepcopy(nb)
+    nb.cells.append(new_code_cell(source))
+    return nb
+
+
+def prepend_code(nb, source: str) -> nbformat.NotebookNode:
+    nb = copy.deepcopy(nb)
+    nb.cells.insert(0, new_code_cell(source))
+    return nb
+
+
+def write(nb, folder: Path, name: str = "submission.ipynb") -> Path:
+    path = Path(folder) / name
+    nbformat.write(nb, path)
+    return path
