@@ -82,9 +82,15 @@ def _assigned_names(node: ast.Assign | ast.AnnAssign) -> list[str]:
     return names
 
 
-def _parse_cell(source: str) -> ast.Module:
+def _parse_cell(source: str) -> tuple[ast.Module, list[str]]:
     python = TransformerManager().transform_cell(source)
-    return ast.parse(python)
+    return ast.parse(python), python.splitlines()
+
+
+def _segment(node: ast.stmt, lines: list[str]) -> str:
+    """The statement's own text (decorators included), as written: edits can refer to it."""
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return "\n".join(lines[first - 1 : node.end_lineno])
 
 
 def extract(cells: list[str]) -> Extraction:
@@ -95,7 +101,7 @@ def extract(cells: list[str]) -> Extraction:
     counter = 0
     for index, source in enumerate(cells):
         try:
-            module = _parse_cell(source)
+            module, lines = _parse_cell(source)
         except (SyntaxError, ValueError) as err:
             line = getattr(err, "lineno", None)
             where = f" (line {line})" if line else ""
@@ -103,7 +109,7 @@ def extract(cells: list[str]) -> Extraction:
             continue
         for node in module.body:
             counter += 1
-            text = ast.unparse(node)
+            text = _segment(node, lines) if node.col_offset == 0 else ast.unparse(node)
             if isinstance(node, ast.Import | ast.ImportFrom):
                 if text not in out.imports:
                     out.imports.append(text)

@@ -121,8 +121,9 @@ class Grader:
         return self._expected[part.id]
 
     # ----------------------------------------------------------------- grading
-    def grade(self, path: str | Path) -> GradeResult:
-        """Grade one notebook; never raises for a bad submission."""
+    def grade(self, path: str | Path, only: list[str] | None = None) -> GradeResult:
+        """Grade one notebook (every part, or the parts in ``only``); never raises for a bad
+        submission."""
         started = time.monotonic()
         result = GradeResult(
             self.assignment.id,
@@ -139,6 +140,8 @@ class Grader:
         extraction = extract(code_cells(notebook))
         result.warnings.extend(extraction.skipped_cells)
         for part in self.assignment.parts:
+            if only is not None and part.id not in only:
+                continue
             part_started = time.monotonic()
             messages = self.grade_part(part, extraction)
             max_points = self.points[part.id]
@@ -203,7 +206,9 @@ class Grader:
                     f"{part.title}: {record['forbidden']}; build it from basic tensor operations"
                 ]
             if record.get("error"):
-                return messages + [_explain_error(part, str(record["error"]))]
+                error = str(record["error"])
+                mistake = self._diagnose(part, case, None, error.split(":", 1)[0])
+                return messages + [_explain_error(part, error)] + ([mistake] if mistake else [])
             got = {
                 k[len(f"{index}/") :]: v
                 for k, v in outcome.outputs.items()
@@ -212,7 +217,7 @@ class Grader:
             failures = self._compare_case(part, case, got, expected_all[index])
             if failures:
                 messages.extend(failures)
-                mistake = self._diagnose(part, case, got)
+                mistake = self._diagnose(part, case, got, None)
                 if mistake:
                     messages.append(mistake)
                 break  # the first failing probe says enough
@@ -262,15 +267,20 @@ class Grader:
             sources.append(reference.replace(old, new))
         return sources
 
-    def _diagnose(self, part: Part, case: Case, got: dict) -> str | None:
-        """Name the mistake whose outputs the student's outputs reproduce, if any."""
+    def _diagnose(
+        self, part: Part, case: Case, got: dict | None, error_type: str | None
+    ) -> str | None:
+        """Name the mistake whose behaviour the student's reproduces on this probe: the same
+        outputs, or (when the student's code raised) the same kind of exception."""
         for mistake in part.mistakes:
             namespace = self._mistake_namespace(mistake)
             try:
                 wrong = self.run_driver(namespace, part, case)
-            except Exception:  # noqa: BLE001 - a variant may not run on every probe
+            except Exception as err:  # noqa: BLE001 - a variant may fail on a probe, as students do
+                if error_type is not None and type(err).__name__ == error_type:
+                    return f"Likely mistake: {mistake.hint}"
                 continue
-            if compare.same_outputs(got, wrong, self.device):
+            if got is not None and compare.same_outputs(got, wrong, self.device):
                 return f"Likely mistake: {mistake.hint}"
         return None
 

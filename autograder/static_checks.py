@@ -58,7 +58,7 @@ def forbidden_uses(sources: list[str], imports: list[str], forbidden: list[str])
                 and isinstance(node.args[1], ast.Constant)
                 and node.args[1].value in leaves
             ):
-                hit = leaves[node.args[1].value]
+                hit = f"{ast.unparse(node.args[0])}.{node.args[1].value}"
             if hit and hit not in found:
                 found.append(hit)
     return found

@@ -9,6 +9,7 @@ import torch
 
 from dlf.data.digits import (
     DataFormatError,
+    MissingDataError,
     load_digits,
     load_mnist_idx,
     read_idx,
@@ -84,8 +85,15 @@ def test_read_idx_returns_raw_dimensions():
 
 def test_missing_file_names_the_path(tmp_path):
     missing = tmp_path / "train-images-idx3-ubyte.gz"
-    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.gz"):
+    with pytest.raises(MissingDataError, match="train-images-idx3-ubyte.gz: no such file"):
         load_mnist_idx(missing, LABELS)
+
+
+def test_missing_file_is_both_a_format_error_and_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_idx(tmp_path / "absent", 2051)
+    with pytest.raises(ValueError):
+        read_idx(tmp_path / "absent", 2051)
 
 
 def test_swapped_files_report_wrong_magic():
@@ -128,5 +136,8 @@ def test_count_mismatch_names_both_files(tmp_path):
         load_mnist_idx(IMAGES_GZ, four_labels)
 
 
-def test_data_format_error_is_a_value_error():
+def test_data_format_error_is_the_shared_value_error():
+    from dlf.data.movielens import DataFormatError as movielens_error
+
+    assert DataFormatError is movielens_error
     assert issubclass(DataFormatError, ValueError)

@@ -121,8 +121,22 @@ def _wait(pid: int, timeout: float) -> str:
         time.sleep(0.002)
 
 
+def _prewarm() -> None:
+    """Load what torch loads lazily (dispatch modes, autograd, optimizers) once, here, so
+    that no forked child pays for it. One thread only: no thread pool exists to fork."""
+    torch.set_num_threads(1)
+    with runtime.forbidding(runtime.Forbid(["aten::_never_"])):
+        weight = torch.randn(5, 3, requires_grad=True)
+        loss = weight[torch.tensor([1, 2])].sum() + torch.sigmoid(weight).mean()
+        loss.backward()
+    optimizer = torch.optim.Adam([weight], lr=0.1)
+    optimizer.step()
+    optimizer.zero_grad()
+
+
 def serve() -> None:
     _undumpable()
+    _prewarm()
     print(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)

@@ -9,7 +9,7 @@ To export a new module, add one line to ``_EXPORTS``: module name -> its public 
 import importlib
 
 _EXPORTS = {
-    "digits": ["DataFormatError", "load_digits", "stratified_split", "read_idx", "load_mnist_idx"],
+    "digits": ["load_digits", "stratified_split", "read_idx", "load_mnist_idx"],
     "movielens": ["load_movielens"],
     "ratings": [
         "RatingsData",

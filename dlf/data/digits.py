@@ -20,13 +20,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# One error type for all the course's loaders of real files (defined with the MovieLens loader).
+from dlf.data.movielens import DataFormatError, MissingDataError
+
+__all__ = [
+    "DataFormatError",
+    "MissingDataError",
+    "load_digits",
+    "load_mnist_idx",
+    "read_idx",
+    "stratified_split",
+]
+
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 _GZIP_SIGNATURE = b"\x1f\x8b"
-
-
-class DataFormatError(ValueError):
-    """A data file exists but its contents are not what the loader expects."""
 
 
 def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +88,7 @@ def stratified_split(
 def _read_bytes(path: Path) -> bytes:
     """Raw contents of `path`, gunzipped when the file starts with the gzip signature."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (download the MNIST IDX files first)")
+        raise MissingDataError(f"{path}: no such file (download the MNIST IDX files first)")
     raw = path.read_bytes()
     if not raw.startswith(_GZIP_SIGNATURE):
         return raw
@@ -94,7 +102,7 @@ def read_idx(path: str | Path, expected_magic: int) -> np.ndarray:
     """Read one unsigned-byte IDX file (plain or gzipped) into a uint8 array of its dimensions.
 
     Raises:
-        FileNotFoundError: `path` does not exist.
+        MissingDataError: `path` does not exist (a DataFormatError and a FileNotFoundError).
         DataFormatError: wrong magic number, truncated header or data, or trailing bytes.
     """
     path = Path(path)
@@ -134,7 +142,7 @@ def load_mnist_idx(
         labels: int64 (N,).
 
     Raises:
-        FileNotFoundError: a path does not exist.
+        MissingDataError: a path does not exist (a DataFormatError and a FileNotFoundError).
         DataFormatError: a file is not a valid IDX file of its kind, or the counts differ.
     """
     pixels = read_idx(images_path, IMAGES_MAGIC)

@@ -69,7 +69,8 @@ def location_level(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def saturday_lift(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Extra log sales on Saturdays: strong in the north, none in the south."""
+    """Extra log sales on Saturdays from location: strong in the north, none in the south.
+    (A store's total Saturday lift adds ``STORE_TYPE_SATURDAY_LIFT`` of its type.)"""
     return np.zeros_like(x) + 0.3 * np.clip(y / 6.0, 0.0, 1.0)
 
 
@@ -229,7 +230,7 @@ def make_store_sales(
         "store_own_effect": store_own,
         "location_level": loc_level,
         "competition_effect": comp,
-        "saturday_lift": sat_lift,
+        "saturday_lift": sat_lift,  # location part + STORE_TYPE_SATURDAY_LIFT of the store's type
         "summer_lift": sum_lift,
         "growth_per_year": growth,
         "weekday_effect": WEEKDAY_LOG_EFFECT.copy(),  # (7,), Monday first
