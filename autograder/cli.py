@@ -1,4 +1,5 @@
-"""Command line: ``python -m autograder grade|build|list``.
+"""Command line: ``python -m autograder grade|build|list``, and for running a course
+``grade-class|class-report|export-grades`` (:mod:`autograder.course.commands`).
 
 Exit codes: 0 graded (whatever the score) or built; 3 some submission could not be graded
 (not a notebook, unreadable) or a build did not verify; 2 wrong usage.
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from autograder import assignments
+from autograder.course import commands as course_commands
 
 EXIT_OK, EXIT_USAGE, EXIT_UNGRADABLE = 0, 2, 3
 
@@ -91,6 +93,7 @@ def parser() -> argparse.ArgumentParser:
     build.set_defaults(run=_build)
     listing = verbs.add_parser("list", help="list assignments and their parts")
     listing.set_defaults(run=_list)
+    course_commands.add_verbs(verbs)
     return top
 
 

@@ -57,7 +57,7 @@ def _status_message(outcome: JobOutcome, limits) -> str | None:
     if outcome.problem:
         return outcome.problem
     if not outcome.meta.get("finished"):
-        return "the process stopped before finishing: don't call exit() or os._exit()"
+        return "the process exited before finishing: don't call exit() or os._exit() in your code"
     return None
 
 
@@ -208,7 +208,8 @@ class Grader:
             if record.get("error"):
                 error = str(record["error"])
                 mistake = self._diagnose(part, case, None, error.split(":", 1)[0])
-                return messages + [_explain_error(part, error)] + ([mistake] if mistake else [])
+                explained = _explain_error(part, error)
+                return messages + [explained] + ([mistake] if mistake else [])
             got = {
                 k[len(f"{index}/") :]: v
                 for k, v in outcome.outputs.items()
@@ -288,4 +289,7 @@ class Grader:
 def _explain_error(part: Part, error: str) -> str:
     if error.startswith("NotImplementedError"):
         return f"{part.title}: not implemented yet (your code raised NotImplementedError)"
+    if error.startswith("MemoryError") or "can't allocate memory" in error:
+        limit = part.limits.memory / 2**30
+        return f"{part.title}: ran out of memory (limit {limit:g} GiB): {error[:300]}"
     return f"{part.title}: {error}"

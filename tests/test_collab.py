@@ -110,7 +110,9 @@ def test_wrong_submission_loses_points_on_the_right_part(collab_grader, tmp_path
 
 
 def test_missing_name_scores_zero_with_a_message(collab_grader, tmp_path):
-    nb = replace_in_cell(source_notebook("collab"), DOT_CELL, "class DotProduct", "class Dotproduct")
+    nb = replace_in_cell(
+        source_notebook("collab"), DOT_CELL, "class DotProduct", "class Dotproduct"
+    )
     result = grade(collab_grader, tmp_path, nb)
     assert "`DotProduct` not found" in part(result, "dot_product").messages[0]
     assert part(result, "embedding_dot_bias").passed

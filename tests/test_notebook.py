@@ -10,8 +10,13 @@ from autograder.spec import ROOT
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"", "empty"), (b"{not json", "invalid JSON"), (b'{"cells": 3}', "no list of cells"),
-     (b"\xff\xfe\x00", "not UTF-8"), (b"[1, 2]", "no list of cells")],  # fmt: skip
+    [
+        (b"", "empty"),
+        (b"{not json", "invalid JSON"),
+        (b'{"cells": 3}', "no list of cells"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+        (b"[1, 2]", "no list of cells"),
+    ],  # fmt: skip
 )
 def test_bad_files_are_rejected_clearly(tmp_path, content, message):
     path = tmp_path / "bad.ipynb"

@@ -63,8 +63,12 @@ LINE_MISTAKES = [
     Mistake(
         "gradient ascent",
         "fit_line: the parameters move along the gradient, uphill; subtract lr * grad",
-        {"fit_line": ("a -= lr * a.grad\n            b -= lr * b.grad",
-                      "a += lr * a.grad\n            b += lr * b.grad")},  # fmt: skip
+        {
+            "fit_line": (
+                "a -= lr * a.grad\n            b -= lr * b.grad",
+                "a += lr * a.grad\n            b += lr * b.grad",
+            )
+        },  # fmt: skip
     ),
     Mistake(
         "b never updated",
@@ -257,7 +261,7 @@ ADAMW_PROBES = [
     ("mlp", "float64", 60, {"lr": 0.02, "betas": [0.9, 0.95], "weight_decay": 0.2}),
 ]
 
-SGD_DECAY_AFTER_MOMENTUM = '''
+SGD_DECAY_AFTER_MOMENTUM = """
 class SGD(BaseOptimizer):
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
@@ -278,7 +282,7 @@ class SGD(BaseOptimizer):
                         self.buffers[i].mul_(self.momentum).add_(grad)
                     grad = self.buffers[i]
                 p -= self.lr * (grad + self.weight_decay * p)
-'''
+"""
 
 SGD_MISTAKES = [
     Mistake(
@@ -292,11 +296,15 @@ SGD_MISTAKES = [
         "SGD: the momentum buffer must start as the first gradient itself (buf = grad at the "
         "first step), then buf = momentum * buf + grad; here it starts at zero and each "
         "gradient is scaled by (1 - momentum)",
-        {"SGD": ("self.buffers[i] = grad.clone()\n                    else:\n"
-                 "                        self.buffers[i].mul_(self.momentum).add_(grad)",
-                 "self.buffers[i] = (1 - self.momentum) * grad\n                    else:\n"
-                 "                        self.buffers[i].mul_(self.momentum).add_("
-                 "(1 - self.momentum) * grad)")},  # fmt: skip
+        {
+            "SGD": (
+                "self.buffers[i] = grad.clone()\n                    else:\n"
+                "                        self.buffers[i].mul_(self.momentum).add_(grad)",
+                "self.buffers[i] = (1 - self.momentum) * grad\n                    else:\n"
+                "                        self.buffers[i].mul_(self.momentum).add_("
+                "(1 - self.momentum) * grad)",
+            )
+        },  # fmt: skip
     ),
     Mistake(
         "weight decay after momentum",
@@ -323,8 +331,12 @@ RMSPROP_MISTAKES = [
         "alpha swapped",
         "RMSprop: alpha and 1 - alpha are swapped: the running average keeps alpha of its old "
         "value and adds (1 - alpha) times the new squared gradient",
-        {"RMSprop": ("square_avg.mul_(self.alpha).add_((1 - self.alpha) * grad ** 2)",
-                     "square_avg.mul_(1 - self.alpha).add_(self.alpha * grad ** 2)")},  # fmt: skip
+        {
+            "RMSprop": (
+                "square_avg.mul_(self.alpha).add_((1 - self.alpha) * grad**2)",
+                "square_avg.mul_(1 - self.alpha).add_(self.alpha * grad**2)",
+            )
+        },  # fmt: skip
     ),
     Mistake(
         "no square root",
@@ -336,8 +348,12 @@ RMSPROP_MISTAKES = [
         "decoupled decay",
         "RMSprop: weight_decay is an L2 penalty added to the gradient (grad + weight_decay * "
         "p), as in torch.optim.RMSprop, not a shrinking of the parameter",
-        {"RMSprop": ("grad = p.grad + self.weight_decay * p",
-                     "p.mul_(1 - self.lr * self.weight_decay)\n                grad = p.grad")},
+        {
+            "RMSprop": (
+                "grad = p.grad + self.weight_decay * p",
+                "p.mul_(1 - self.lr * self.weight_decay)\n                grad = p.grad",
+            )
+        },
     ),
     Mistake(
         "no weight decay",
@@ -359,17 +375,19 @@ def _adam_mistakes(cls: str) -> list[Mistake]:
     return [
         Mistake(
             "no bias correction",
-            f"{cls}: no bias correction: divide the running averages by (1 - beta1 ** t) and "
-            "(1 - beta2 ** t), t counting this parameter's steps from 1",
-            adam("avg_hat = exp_avg / (1 - beta1 ** t)\n"
-                 "                avg_sq_hat = exp_avg_sq / (1 - beta2 ** t)",
-                 "avg_hat = exp_avg\n                avg_sq_hat = exp_avg_sq"),  # fmt: skip
+            f"{cls}: no bias correction: divide the running averages by (1 - beta1**t) and "
+            "(1 - beta2**t), t counting this parameter's steps from 1",
+            adam(
+                "avg_hat = exp_avg / (1 - beta1**t)\n"
+                "                avg_sq_hat = exp_avg_sq / (1 - beta2**t)",
+                "avg_hat = exp_avg\n                avg_sq_hat = exp_avg_sq",
+            ),  # fmt: skip
         ),
         Mistake(
             "first moment corrected only",
             f"{cls}: only the average of the gradient is bias-corrected; divide the average of "
-            "its square by (1 - beta2 ** t) too",
-            adam("avg_sq_hat = exp_avg_sq / (1 - beta2 ** t)", "avg_sq_hat = exp_avg_sq"),
+            "its square by (1 - beta2**t) too",
+            adam("avg_sq_hat = exp_avg_sq / (1 - beta2**t)", "avg_sq_hat = exp_avg_sq"),
         ),
         Mistake(
             "eps inside the root",
@@ -380,11 +398,12 @@ def _adam_mistakes(cls: str) -> list[Mistake]:
         Mistake(
             "eps before correction",
             f"{cls}: eps is added to sqrt(v) before the bias correction; add it after: "
-            "sqrt(v / (1 - beta2 ** t)) + eps",
-            adam("avg_sq_hat = exp_avg_sq / (1 - beta2 ** t)\n"
-                 "                p -= self.lr * avg_hat / (avg_sq_hat.sqrt() + self.eps)",
-                 "p -= self.lr * avg_hat / ((exp_avg_sq.sqrt() + self.eps) / "
-                 "(1 - beta2 ** t) ** 0.5)"),  # fmt: skip
+            "sqrt(v / (1 - beta2**t)) + eps",
+            adam(
+                "avg_sq_hat = exp_avg_sq / (1 - beta2**t)\n"
+                "                p -= self.lr * avg_hat / (avg_sq_hat.sqrt() + self.eps)",
+                "p -= self.lr * avg_hat / ((exp_avg_sq.sqrt() + self.eps) / (1 - beta2**t) ** 0.5)",
+            ),  # fmt: skip
         ),
         Mistake(
             "betas swapped",
@@ -416,8 +435,12 @@ ADAM_MISTAKES = [
         "decoupled decay in Adam",
         "Adam: weight_decay is an L2 penalty added to the gradient (grad + weight_decay * p), "
         "as in torch.optim.Adam; shrinking the parameter directly is AdamW's decoupled decay",
-        {"Adam": ("return grad + self.weight_decay * p",
-                  "p.mul_(1 - self.lr * self.weight_decay)\n        return grad")},  # fmt: skip
+        {
+            "Adam": (
+                "return grad + self.weight_decay * p",
+                "p.mul_(1 - self.lr * self.weight_decay)\n        return grad",
+            )
+        },  # fmt: skip
     ),
     Mistake(
         "no weight decay",
@@ -426,7 +449,7 @@ ADAM_MISTAKES = [
     ),
 ]
 
-ADAMW_DECAY_AFTER = '''
+ADAMW_DECAY_AFTER = """
 class AdamW(Adam):
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01):
@@ -441,9 +464,9 @@ class AdamW(Adam):
             for p in self.params:
                 if p.grad is not None:
                     p.mul_(1 - self.lr * self.weight_decay)
-'''
+"""
 
-ADAMW_DECAY_WITHOUT_GRAD = '''
+ADAMW_DECAY_WITHOUT_GRAD = """
 class AdamW(Adam):
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01):
@@ -457,7 +480,7 @@ class AdamW(Adam):
             for p in self.params:
                 p.mul_(1 - self.lr * self.weight_decay)
         super().step()
-'''
+"""
 
 ADAMW_MISTAKES = [
     Mistake(
@@ -465,8 +488,12 @@ ADAMW_MISTAKES = [
         "AdamW: the weight decay is added to the gradient (an L2 penalty, which is Adam's); "
         "AdamW decouples it: shrink the parameter, p <- p * (1 - lr * weight_decay), and "
         "leave the gradient alone",
-        {"AdamW": ("p.mul_(1 - self.lr * self.weight_decay)\n        return grad",
-                   "return grad + self.weight_decay * p")},  # fmt: skip
+        {
+            "AdamW": (
+                "p.mul_(1 - self.lr * self.weight_decay)\n        return grad",
+                "return grad + self.weight_decay * p",
+            )
+        },  # fmt: skip
     ),
     Mistake(
         "decay without lr",
@@ -489,7 +516,7 @@ ADAMW_MISTAKES = [
     Mistake(
         "default weight decay 0",
         "AdamW: the default weight_decay is 1e-2 (as in torch.optim.AdamW), not 0",
-        {"AdamW": ("weight_decay=0.01)", "weight_decay=0.0)")},
+        {"AdamW": ("weight_decay=1e-2)", "weight_decay=0.0)")},
     ),
     *_adam_mistakes("AdamW"),
 ]

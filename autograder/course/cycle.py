@@ -122,7 +122,9 @@ class Cycle:
 
     def release(self, assignment: str) -> str:
         Path(self.exchange).mkdir(parents=True, exist_ok=True)
-        return self._instructor("release_assignment", assignment, "--force", *self._exchange_flags())
+        return self._instructor(
+            "release_assignment", assignment, "--force", *self._exchange_flags()
+        )
 
     def collect(self, assignment: str) -> str:
         # Submissions all belong to one Unix user here, so don't warn about their owner.

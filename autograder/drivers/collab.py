@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import torch
 
-from .common import device_of, dtype_of, grad_or_zeros, module, need, parameter, set_weights
+from .common import (
+    backward,
+    device_of,
+    dtype_of,
+    grad_or_zeros,
+    module,
+    need,
+    parameter,
+    set_weights,
+)
 from .runtime import DriverError
 
 
@@ -38,8 +47,7 @@ def embedding(ns: dict, inputs: dict, config: dict) -> dict:
     out = layer(idx)
     if not isinstance(out, torch.Tensor):
         raise DriverError(f"Embedding.forward returned {type(out).__name__}, expected a tensor")
-    if out.shape == inputs["grad_out"].shape:
-        (out * inputs["grad_out"]).sum().backward()
+    backward(out, inputs["grad_out"])
     return {"out": out, "grad_weight": grad_or_zeros(weight), "idx": idx, "_initial": initial}
 
 
@@ -49,8 +57,7 @@ def sigmoid_range(ns: dict, inputs: dict, config: dict) -> dict:
     out = need(ns, "sigmoid_range")(x, config["low"], config["high"])
     if not isinstance(out, torch.Tensor):
         raise DriverError(f"sigmoid_range returned {type(out).__name__}, expected a tensor")
-    if out.shape == x.shape:
-        (out * inputs["grad_out"]).sum().backward()
+    backward(out, inputs["grad_out"])
     return {"out": out, "grad_x": grad_or_zeros(x), "x": x}
 
 
@@ -78,8 +85,7 @@ def _run_model(ns: dict, inputs: dict, config: dict, name: str, biases: bool) ->
     out = model(x)
     if not isinstance(out, torch.Tensor):
         raise DriverError(f"{name}.forward returned {type(out).__name__}, expected a tensor")
-    if out.shape == inputs["grad_out"].shape:
-        (out * inputs["grad_out"]).sum().backward()
+    backward(out, inputs["grad_out"])
     result = {"out": out, "x": x}
     result |= {f"grad_{a}": grad_or_zeros(p) for a, p in params.items()}
     return result

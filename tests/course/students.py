@@ -1,0 +1,113 @@
+"""Generated students: submissions of any assignment, correct, wrong, broken or hanging.
+
+A submission starts from the *released* notebook (what students fetch) and fills its
+solution cells with the reference code (the source notebook's cell, solution markers
+removed), then applies the kind's change. Used by the course tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell
+
+from autograder.assignments import get
+
+MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.MULTILINE)
+KINDS = ("correct", "wrong", "unanswered", "syntax", "hanging", "not-json")
+
+# Known wrong variants, per assignment: (solution cell grade id, old, new).
+WRONG = {
+    "collab": [
+        ("sigmoid_range-solution", "* (high - low) + low", "* high + low"),
+        ("create_params-solution", "normal_(0, 0.01)", "normal_(0, 1.0)"),
+        (
+            "dot_product-solution",
+            "(users * items).sum(dim=1)",
+            "(users * items).sum(dim=0)",
+        ),
+    ],
+}
+
+
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def answered(assignment_id: str) -> nbformat.NotebookNode:
+    """The released notebook with every solution cell answered by the reference."""
+    assignment = get(assignment_id)
+    source = nbformat.read(assignment.source_path, as_version=4)
+    release = nbformat.read(assignment.release_path, as_version=4)
+    answers = {
+        _grade_id(c): MARKER.sub("", c.source)
+        for c in source.cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+    }
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            cell.source = answers.get(_grade_id(cell), cell.source)
+    return nb
+
+
+def _hang(name: str) -> str:
+    """A definition of ``name`` that never returns, whatever it is called with."""
+    if name[:1].isupper():
+        return (
+            f"class {name}:\n    def __init__(self, *args, **kwargs):\n"
+            "        while True:\n            pass\n"
+        )
+    return f"def {name}(*args, **kwargs):\n    while True:\n        pass\n"
+
+
+def submission(assignment_id: str, kind: str, seed: int = 0, hang: str | None = None):
+    """A submission of ``kind`` (see ``KINDS``): a notebook, or raw bytes for "not-json".
+
+    ``hang`` names the definition that loops forever (default: the first part's)."""
+    assignment = get(assignment_id)
+    rng = random.Random(seed)
+    if kind == "not-json":
+        return b'{"cells": [ this is not JSON'
+    if kind == "unanswered":
+        return nbformat.read(assignment.release_path, as_version=4)
+    nb = answered(assignment_id)
+    if kind == "correct":
+        return nb
+    if kind == "wrong":
+        variants = WRONG.get(assignment_id)
+        if variants:
+            grade_id, old, new = rng.choice(variants)
+            cell = next(c for c in nb.cells if _grade_id(c) == grade_id)
+            assert old in cell.source, (grade_id, old)
+            cell.source = cell.source.replace(old, new)
+        else:  # any assignment: one part left unanswered
+            release = nbformat.read(assignment.release_path, as_version=4)
+            stubs = {_grade_id(c): c.source for c in release.cells}
+            solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+            cell = rng.choice(solutions)
+            cell.source = stubs[_grade_id(cell)]
+        return nb
+    if kind == "syntax":
+        first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+        first.source = first.source.replace("):", ")", 1)
+        return nb
+    if kind == "hanging":
+        nb.cells.append(new_code_cell(_hang(hang or assignment.parts[0].names[0])))
+        return nb
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def write_submission(folder: Path, notebook_name: str, content) -> Path:
+    """Write a submission (notebook or bytes) as ``folder/notebook_name``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / notebook_name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        nbformat.write(content, str(path))
+    return path
