@@ -54,7 +54,9 @@ def _build(args: argparse.Namespace) -> int:
     code = EXIT_OK
     for assignment_id in ids:
         try:
-            problems = build(assignments.get(assignment_id), check_only=args.check)
+            problems = build(
+                assignments.get(assignment_id), check_only=args.check, verified=not args.no_verify
+            )
         except (KeyError, BuildError) as err:
             problems = [str(err)]
         for problem in problems:
@@ -62,8 +64,9 @@ def _build(args: argparse.Namespace) -> int:
         if problems:
             code = EXIT_UNGRADABLE
         else:
-            verb = "is fresh and verified" if args.check else "built and verified"
-            print(f"{assignment_id}: {verb} (solution 100 %, release 0 %)")
+            verb = "is fresh" if args.check else "built"
+            checked = "" if args.no_verify else " and verified (solution 100 %, release 0 %)"
+            print(f"{assignment_id}: {verb}{checked}")
     return code
 
 
@@ -90,6 +93,9 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("ids", nargs="*", help="assignment ids (default: all)")
     build.add_argument("--all", action="store_true", help="every assignment")
     build.add_argument("--check", action="store_true", help="only check exercises/ is fresh")
+    build.add_argument(
+        "--no-verify", action="store_true", help="skip grading the solution and the release"
+    )
     build.set_defaults(run=_build)
     listing = verbs.add_parser("list", help="list assignments and their parts")
     listing.set_defaults(run=_list)

@@ -69,14 +69,15 @@ class Assignment:
     driver: str
     parts: list[Part]
     seed: int = 20261123
+    root: Path = ROOT  # the course folder holding solutions/ and exercises/
 
     @property
     def source_path(self) -> Path:
-        return ROOT / "solutions" / self.id / self.notebook
+        return self.root / "solutions" / self.id / self.notebook
 
     @property
     def release_path(self) -> Path:
-        return ROOT / "exercises" / self.id / self.notebook
+        return self.root / "exercises" / self.id / self.notebook
 
     def part(self, part_id: str) -> Part:
         for part in self.parts:

@@ -66,7 +66,8 @@ WRONG = {
         "self.lookup = nn.Embedding(n, d)\n        self.weight = self.lookup.weight",
         "embedding", "nn.Embedding"),
     "F.embedding through getattr": (
-        EMBEDDING_CELL, "return self.weight[idx]", 'return getattr(F, "embedding")(idx, self.weight)',
+        EMBEDDING_CELL, "return self.weight[idx]",
+        'return getattr(F, "embedding")(idx, self.weight)',
         "embedding", "F.embedding"),
     "aten embedding through a computed name": (
         EMBEDDING_CELL, "return self.weight[idx]",
@@ -79,7 +80,8 @@ WRONG = {
         DOT_CELL, "(users * items).sum(dim=1)", "(users * items).sum(dim=0)", "dot_product",
         "shape"),
     "y_range ignored": (
-        BIAS_CELL, "if self.y_range is None:", "if True:", "embedding_dot_bias", "y_range is ignored"),
+        BIAS_CELL, "if self.y_range is None:", "if True:", "embedding_dot_bias",
+        "y_range is ignored"),
     "item bias missing": (
         BIAS_CELL, " + self.item_bias(items)[:, 0]", "", "embedding_dot_bias", "item bias"),
     "parameters not registered": (
@@ -138,7 +140,8 @@ CORRECT_VARIANTS = {
         SIGMOID_CELL, "return torch.sigmoid(x) * (high - low) + low",
         "return low + (high - low) / (1 + torch.exp(-x))"),
     "einsum dot product": (
-        DOT_CELL, "return (users * items).sum(dim=1)", "return torch.einsum('bk,bk->b', users, items)"),
+        DOT_CELL, "return (users * items).sum(dim=1)",
+        "return torch.einsum('bk,bk->b', users, items)"),
     "randn parameters": (
         PARAMS_CELL, "return nn.Parameter(torch.zeros(*size).normal_(0, 0.01))",
         "return nn.Parameter(torch.randn(size) * 0.01)"),

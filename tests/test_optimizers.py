@@ -56,7 +56,7 @@ def test_reference_agrees_with_torch_optim(grader, part_id):
         assert first_divergence(ours, theirs, 1e-12 if ours.dtype == torch.float64 else 1e-5,
                                 1e-13 if ours.dtype == torch.float64 else 1e-6) is None, case.config  # fmt: skip
         moved = (theirs[-1] - theirs[0]).abs().max()
-        assert moved > 0.05, f"{case.config}: the probe barely moves the parameters"
+        assert moved > 0.03, f"{case.config}: the probe barely moves the parameters"
 
 
 @pytest.mark.parametrize("part_id", [p.id for p in get("optimizers").parts])
@@ -220,7 +220,8 @@ def test_feedback_names_the_first_divergent_step(grader, tmp_path):
     result = grade(grader, tmp_path, nb, only=["adam"])
     text = result.parts[0].messages[0]
     assert "differs from torch.optim.Adam first at step 2 of 60" in text, text
-    assert "Adam(params) on a quadratic bowl, float32" in text, text
+    assert "Adam(params, lr=0.05, betas=(0.8, 0.99), eps=0.001, weight_decay=0.1) on a " \
+        "quadratic bowl, float64, 60 steps" in text, text
 
 
 def test_a_mistake_in_the_base_class_costs_every_optimizer(grader, tmp_path):

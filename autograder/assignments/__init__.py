@@ -6,7 +6,7 @@ import importlib
 
 from autograder.spec import Assignment
 
-ASSIGNMENT_IDS = ["collab", "optimizers"]
+ASSIGNMENT_IDS = ["collab", "optimizers", "convolutions"]
 
 
 def get(assignment_id: str) -> Assignment:

@@ -154,3 +154,111 @@ def trajectory(
         ]
 
     return check
+
+
+def agrees_with(
+    reference: str,
+    title: str,
+    labels: dict[str, str] | None = None,
+    scale: float = 1.0,
+    secret_key: str = "truth",
+) -> Check:
+    """Hold the outputs to an independent implementation too: ``case.secret[secret_key]``
+    (a dict of tensors made with the probes, e.g. by ``torch.nn.functional``, in the trusted
+    process). Outputs that already differ from the reference solution's are left to that
+    comparison, so each problem is reported once."""
+    from autograder.compare import compare_tensor
+
+    labels = labels or {}
+
+    def check(case: Case, got: dict, expected: dict) -> list[str]:
+        for key, value in case.secret.get(secret_key, {}).items():
+            if key not in got or not isinstance(got[key], torch.Tensor):
+                continue
+            if key in expected and compare_tensor(key, got[key], expected[key], scale=scale):
+                continue
+            label = f"{title}: {labels.get(key, key)} compared with {reference}"
+            problem = compare_tensor(label, got[key], value, scale=scale)
+            if problem:
+                return [problem]
+        return []
+
+    return check
+
+
+def init_scale(
+    key: str, what: str, fan_in, low: float = 0.2, high: float = 2.0, min_count: int = 1000
+) -> Check:
+    """``got[key]`` looks like a sensible random initialisation for a layer whose outputs sum
+    over ``fan_in(case)`` inputs: not constant, mean about 0 and a standard deviation between
+    ``low / sqrt(fan_in)`` and ``high / sqrt(fan_in)`` (PyTorch's default uniform init gives
+    0.58, Kaiming's normal init 1.41). Skipped on probes with fewer than ``min_count``
+    values, where the statistics are too noisy."""
+
+    def check(case: Case, got: dict, expected: dict) -> list[str]:
+        value = got.get(key)
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            return [f"{what}: no floating-point values came back"]
+        values = value.double().flatten()
+        if values.numel() < min_count:
+            return []
+        n = fan_in(case)
+        if not bool(torch.isfinite(values).all()):
+            return [f"{what}: the initial values contain NaN or infinity"]
+        if bool((values == values[0]).all()):
+            return [
+                f"{what}: every initial value is {float(values[0]):g}; draw them at random "
+                "so that different units can learn different things"
+            ]
+        scale = float(values.std()) * math.sqrt(n)
+        if not low <= scale <= high:
+            return [
+                f"{what}: the initial values have standard deviation {scale:.3g} / sqrt(fan_in) "
+                f"(fan_in = {n}); a sensible scale is between {low:g} / sqrt(fan_in) and "
+                f"{high:g} / sqrt(fan_in), e.g. U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as PyTorch does"
+            ]
+        if abs(float(values.mean())) > 7 * float(values.std()) / math.sqrt(values.numel()):
+            return [f"{what}: the initial values have mean {float(values.mean()):.3g}, expected 0"]
+        return []
+
+    return check
+
+
+def cross_entropy_below(key: str, threshold: float, what: str, hint: str = "") -> Check:
+    """Mean cross-entropy of the logits ``got[key]`` (..., V) against the case's secret
+    ``targets`` (...) is below ``threshold`` (computed here, in the trusted process)."""
+
+    def check(case: Case, got: dict, expected: dict) -> list[str]:
+        logits, targets = got.get(key), case.secret["targets"]
+        shape = (*targets.shape, "vocab_size")
+        if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+            return [f"{what}: no logits came back"]
+        if logits.dim() != targets.dim() + 1 or logits.shape[:-1] != targets.shape:
+            return [f"{what}: logits of shape {tuple(logits.shape)}, expected {shape}"]
+        if not bool(torch.isfinite(logits).all()):
+            return [f"{what}: some logits are NaN or infinite"]
+        flat = logits.double().reshape(-1, logits.shape[-1])
+        loss = float(torch.nn.functional.cross_entropy(flat, targets.reshape(-1)))
+        if loss >= threshold:
+            return [
+                f"{what}: validation loss {loss:.3f} (cross-entropy per token), must be below "
+                f"{threshold:g}{'; ' + hint if hint else ''}"
+            ]
+        return []
+
+    return check
+
+
+# For mistakes that only make sense on some probes (a bias broadcast along the width runs only
+# where the width equals the number of channels): put ``"_only_if": ONLY_IF`` in the mistake's
+# patch and call ``_only_if(condition)`` in it. Elsewhere the variant raises an exception no
+# student code raises, so it is never matched by the kind of error a student's code raised.
+ONLY_IF = '''
+class MistakeNotApplicable(Exception):
+    """This known mistake does not run on this probe."""
+
+
+def _only_if(condition):
+    if not condition:
+        raise MistakeNotApplicable()
+'''

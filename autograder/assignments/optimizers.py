@@ -12,6 +12,7 @@ apart within a hundred steps. Feedback names the first step at which the traject
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 
@@ -232,33 +233,37 @@ def optimizer_part(name: str, title: str, probes: list[tuple], mistakes: list[Mi
             *_zero_grad_checks(name),
         ],
         forbidden_names=FORBIDDEN,
-        mistakes=mistakes,
+        # The grader caches a mistake's namespace by name: keep names unique per assignment.
+        mistakes=[replace(m, name=f"{name}: {m.name}") for m in mistakes],
     )
 
 
+# Per optimizer: every hyperparameter set on a bowl first (float64 names the first step
+# exactly), the defaults, Rosenbrock (float64 only), then the MLP in float32 with its
+# parameters as a generator and one parameter that never gets a gradient.
 SGD_PROBES = [
-    ("bowl", "float32", 60, {"lr": 0.05}),
     ("bowl", "float64", 60, {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1}),
+    ("bowl", "float64", 60, {"lr": 0.05}),
     ("rosenbrock", "float64", 100, {"lr": 2e-4, "momentum": 0.9}),
-    ("mlp", "float64", 60, {"lr": 0.2, "momentum": 0.5, "weight_decay": 0.05}),
+    ("mlp", "float32", 60, {"lr": 0.2, "momentum": 0.5, "weight_decay": 0.05}),
 ]
 RMSPROP_PROBES = [
-    ("bowl", "float32", 60, {}),
-    ("bowl", "float64", 60, {"lr": 0.02, "alpha": 0.9, "eps": 1e-3, "weight_decay": 0.1}),
+    ("bowl", "float64", 60, {"lr": 0.01, "alpha": 0.9, "eps": 0.1, "weight_decay": 0.1}),
+    ("bowl", "float64", 60, {}),
     ("rosenbrock", "float64", 100, {"lr": 0.005}),
-    ("mlp", "float64", 60, {"lr": 0.01, "alpha": 0.95, "eps": 1e-2, "weight_decay": 0.05}),
+    ("mlp", "float32", 60, {"lr": 0.01, "alpha": 0.95, "eps": 1e-2, "weight_decay": 0.05}),
 ]
 ADAM_PROBES = [
-    ("bowl", "float32", 60, {}),
     ("bowl", "float64", 60, {"lr": 0.05, "betas": [0.8, 0.99], "eps": 1e-3, "weight_decay": 0.1}),
+    ("bowl", "float64", 60, {}),
     ("rosenbrock", "float64", 100, {"lr": 0.01}),
-    ("mlp", "float64", 60, {"lr": 0.02, "betas": [0.9, 0.95], "eps": 1e-6, "weight_decay": 0.05}),
+    ("mlp", "float32", 60, {"lr": 0.02, "betas": [0.9, 0.95], "eps": 1e-6, "weight_decay": 0.05}),
 ]
 ADAMW_PROBES = [
-    ("bowl", "float32", 60, {}),
     ("bowl", "float64", 60, {"lr": 0.05, "betas": [0.8, 0.99], "eps": 1e-3, "weight_decay": 0.5}),
+    ("bowl", "float64", 60, {}),
     ("rosenbrock", "float64", 100, {"lr": 0.01, "weight_decay": 0.1}),
-    ("mlp", "float64", 60, {"lr": 0.02, "betas": [0.9, 0.95], "weight_decay": 0.2}),
+    ("mlp", "float32", 60, {"lr": 0.02, "betas": [0.9, 0.95], "weight_decay": 0.2}),
 ]
 
 SGD_DECAY_AFTER_MOMENTUM = """

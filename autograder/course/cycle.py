@@ -94,22 +94,21 @@ class Cycle:
 
     def _instructor(self, verb: str, *args: str) -> str:
         flags = [
+            f"--CourseDirectory.root={self.course.root}",
             f"--CourseDirectory.course_id={self.course.course_id}",
             f"--db={self.course.db_url}",
         ]
         return run_nbgrader([verb, *args, *flags], self.course.root, self.in_process)
 
-    def _exchange_flags(self) -> list[str]:
-        return [
-            f"--Exchange.root={Path(self.exchange).resolve()}",
-            f"--CourseDirectory.course_id={self.course.course_id}",
-        ]
+    def _exchange_root(self) -> str:
+        return f"--Exchange.root={Path(self.exchange).resolve()}"
 
     def _student(self, verb: str, student: str, home: Path, *args: str) -> str:
         home = Path(home)
         home.mkdir(parents=True, exist_ok=True)
         flags = [
-            *self._exchange_flags(),
+            self._exchange_root(),
+            f"--CourseDirectory.course_id={self.course.course_id}",
             f"--Exchange.cache={(home / '.nbgrader-cache').resolve()}",
             f"--CourseDirectory.student_id={student}",
         ]
@@ -122,21 +121,19 @@ class Cycle:
 
     def release(self, assignment: str) -> str:
         Path(self.exchange).mkdir(parents=True, exist_ok=True)
-        return self._instructor(
-            "release_assignment", assignment, "--force", *self._exchange_flags()
-        )
+        return self._instructor("release_assignment", assignment, "--force", self._exchange_root())
 
     def collect(self, assignment: str) -> str:
         # Submissions all belong to one Unix user here, so don't warn about their owner.
         return self._instructor(
-            "collect", assignment, "--ExchangeCollect.check_owner=False", *self._exchange_flags()
+            "collect", assignment, "--ExchangeCollect.check_owner=False", self._exchange_root()
         )
 
     def generate_feedback(self, assignment: str) -> str:
         return self._instructor("generate_feedback", assignment, "--force")
 
     def release_feedback(self, assignment: str) -> str:
-        return self._instructor("release_feedback", assignment, *self._exchange_flags())
+        return self._instructor("release_feedback", assignment, self._exchange_root())
 
     def export(self, path: Path) -> str:
         """nbgrader's own grade export (CSV: one row per student and assignment)."""
@@ -164,6 +161,7 @@ def record_assignment(course: Course, assignment: str, in_process: bool = False)
     with tempfile.TemporaryDirectory(prefix="dlf-record-") as tmp:
         args = [
             "generate_assignment", assignment, "--force",
+            f"--CourseDirectory.root={course.root}",
             f"--CourseDirectory.release_directory={tmp}",
             f"--CourseDirectory.course_id={course.course_id}",
             f"--db={course.db_url}",

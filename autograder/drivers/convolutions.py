@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import device_of, dtype_of, grad_or_zeros, module, need, set_weights
+from .common import backward, device_of, dtype_of, grad_or_zeros, module, need, set_weights
 from .runtime import DriverError
 
 
@@ -31,20 +31,13 @@ def _tensor(value, what: str) -> torch.Tensor:
     return value
 
 
-def _backward(out: torch.Tensor, grad_out: torch.Tensor) -> None:
-    """Backpropagate a weighted sum of ``out`` (skipped when the shape is wrong: the
-    comparison of values reports that)."""
-    if out.shape == grad_out.shape and out.requires_grad:
-        (out * grad_out).sum().backward()
-
-
 def _convolution(ns: dict, name: str, inputs: dict, config: dict) -> dict:
     x, weight = _leaf(inputs["x"]), _leaf(inputs["weight"])
     bias = _leaf(inputs["bias"]) if "bias" in inputs else None
     stride, padding = _size(config["stride"]), _size(config["padding"])
     out = need(ns, name)(x, weight, bias, stride=stride, padding=padding)
     out = _tensor(out, name)
-    _backward(out, inputs["grad_out"])
+    backward(out, inputs["grad_out"])
     result = {"out": out, "grad_x": grad_or_zeros(x), "grad_weight": grad_or_zeros(weight)}
     if bias is not None:
         result["grad_bias"] = grad_or_zeros(bias)
@@ -67,7 +60,7 @@ def im2col(ns: dict, inputs: dict, config: dict) -> dict:
     kernel = _size(config["kernel_size"])
     stride, padding = _size(config["stride"]), _size(config["padding"])
     cols = _tensor(need(ns, "im2col")(x, kernel, stride=stride, padding=padding), "im2col")
-    _backward(cols, inputs["grad_out"])
+    backward(cols, inputs["grad_out"])
     return {"out": cols, "grad_x": grad_or_zeros(x), "x": x}
 
 
@@ -80,7 +73,7 @@ def _pool(ns: dict, name: str, inputs: dict, config: dict) -> dict:
     else:
         out = pool(x, kernel, stride=_size(config["stride"]))
     out = _tensor(out, name)
-    _backward(out, inputs["grad_out"])
+    backward(out, inputs["grad_out"])
     return {"out": out, "grad_x": grad_or_zeros(x), "x": x}
 
 
@@ -102,7 +95,7 @@ def adaptive_concat_pool(ns: dict, inputs: dict, config: dict) -> dict:
     layer = layer.to(device=device_of(config), dtype=dtype_of(config))
     x = _leaf(inputs["x"])
     out = _tensor(layer(x), "AdaptiveConcatPool2d.forward")
-    _backward(out, inputs["grad_out"])
+    backward(out, inputs["grad_out"])
     return {"out": out, "grad_x": grad_or_zeros(x), "x": x}
 
 
@@ -160,7 +153,7 @@ def conv_module(ns: dict, inputs: dict, config: dict) -> dict:
     set_weights(pairs)
     x = _leaf(inputs["x"])
     out = _tensor(layer(x), f"{what}.forward")
-    _backward(out, inputs["grad_out"])
+    backward(out, inputs["grad_out"])
     result = {"out": out, "grad_x": grad_or_zeros(x), "grad_weight": grad_or_zeros(layer.weight)}
     if has_bias:
         result["grad_bias"] = grad_or_zeros(layer.bias)

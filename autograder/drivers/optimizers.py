@@ -172,6 +172,8 @@ def run_optimizer(ns: dict, name: str, inputs: dict, config: dict) -> dict:
     try:
         optimizer = need(ns, name)(handed, **kwargs)
     except TypeError as err:
+        if "argument" not in str(err):
+            raise
         raise DriverError(f"{call} raised TypeError: {err}; keep the signature as given") from err
     for method in ("step", "zero_grad"):
         if not callable(getattr(optimizer, method, None)):

@@ -23,7 +23,7 @@ MAX_MESSAGE = 1500
 
 
 class DriverError(Exception):
-    """The submission broke the contract (wrong type, missing attribute...): message for students."""
+    """The submission broke the contract (wrong type, missing attribute): a message for students."""
 
 
 class ForbiddenOperation(Exception):

@@ -27,8 +27,9 @@ def make_course(root: Path, assignment_ids: list[str]) -> Course:
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     for assignment_id in assignment_ids:
-        for folder in ("solutions", "exercises"):
-            shutil.copytree(ROOT / folder / assignment_id, root / folder / assignment_id)
+        for folder in ("solutions", "exercises"):  # exercises/ may be ungenerated yet
+            if (ROOT / folder / assignment_id).is_dir():
+                shutil.copytree(ROOT / folder / assignment_id, root / folder / assignment_id)
     return Course.open(root)
 
 
@@ -43,9 +44,17 @@ def add_student(
     return path
 
 
-@pytest.fixture
-def course(tmp_path) -> Course:
-    """A collab course whose gradebook knows the assignment, and no students yet."""
-    course = make_course(tmp_path / "course", ["collab"])
+@pytest.fixture(scope="session")
+def course_template(tmp_path_factory) -> Path:
+    """A collab course whose gradebook knows the assignment (made once: nbgrader takes
+    seconds to generate it)."""
+    course = make_course(tmp_path_factory.mktemp("template") / "course", ["collab"])
     record_assignment(course, "collab", in_process=True)
-    return course
+    return course.root
+
+
+@pytest.fixture
+def course(course_template, tmp_path) -> Course:
+    """A fresh copy of the collab course, with no students yet."""
+    shutil.copytree(course_template, tmp_path / "course")
+    return Course.open(tmp_path / "course")

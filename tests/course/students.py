@@ -7,7 +7,6 @@ removed), then applies the kind's change. Used by the course tests and the bench
 
 from __future__ import annotations
 
-import copy
 import random
 import re
 from pathlib import Path
@@ -38,17 +37,20 @@ def _grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
-def answered(assignment_id: str) -> nbformat.NotebookNode:
+def released(assignment_id: str, release: Path | None = None) -> nbformat.NotebookNode:
+    """The notebook students fetch (``release``, or the repository's exercises/)."""
+    return nbformat.read(release or get(assignment_id).release_path, as_version=4)
+
+
+def answered(assignment_id: str, release: Path | None = None) -> nbformat.NotebookNode:
     """The released notebook with every solution cell answered by the reference."""
-    assignment = get(assignment_id)
-    source = nbformat.read(assignment.source_path, as_version=4)
-    release = nbformat.read(assignment.release_path, as_version=4)
+    source = nbformat.read(get(assignment_id).source_path, as_version=4)
     answers = {
         _grade_id(c): MARKER.sub("", c.source)
         for c in source.cells
         if c.get("metadata", {}).get("nbgrader", {}).get("solution")
     }
-    nb = copy.deepcopy(release)
+    nb = released(assignment_id, release)
     for cell in nb.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
             cell.source = answers.get(_grade_id(cell), cell.source)
@@ -65,17 +67,24 @@ def _hang(name: str) -> str:
     return f"def {name}(*args, **kwargs):\n    while True:\n        pass\n"
 
 
-def submission(assignment_id: str, kind: str, seed: int = 0, hang: str | None = None):
+def submission(
+    assignment_id: str,
+    kind: str,
+    seed: int = 0,
+    hang: str | None = None,
+    release: Path | None = None,
+):
     """A submission of ``kind`` (see ``KINDS``): a notebook, or raw bytes for "not-json".
 
-    ``hang`` names the definition that loops forever (default: the first part's)."""
+    ``hang`` names the definition that loops forever (default: the first part's);
+    ``release`` is the notebook the student fetched (default: the repository's)."""
     assignment = get(assignment_id)
     rng = random.Random(seed)
     if kind == "not-json":
         return b'{"cells": [ this is not JSON'
     if kind == "unanswered":
-        return nbformat.read(assignment.release_path, as_version=4)
-    nb = answered(assignment_id)
+        return released(assignment_id, release)
+    nb = answered(assignment_id, release)
     if kind == "correct":
         return nb
     if kind == "wrong":
@@ -86,8 +95,7 @@ def submission(assignment_id: str, kind: str, seed: int = 0, hang: str | None = 
             assert old in cell.source, (grade_id, old)
             cell.source = cell.source.replace(old, new)
         else:  # any assignment: one part left unanswered
-            release = nbformat.read(assignment.release_path, as_version=4)
-            stubs = {_grade_id(c): c.source for c in release.cells}
+            stubs = {_grade_id(c): c.source for c in released(assignment_id, release).cells}
             solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
             cell = rng.choice(solutions)
             cell.source = stubs[_grade_id(cell)]

@@ -1,0 +1,540 @@
+"""Assignment ``convolutions``: conv2d, im2col, pooling and a Conv2d module from scratch.
+
+Probes are seeded random tensors of awkward shapes: odd sizes, strides larger than the
+kernel, padding (also larger than the kernel), non-square kernels, a batch of one, many
+channels, float32 and float64. Values and gradients (input, weight, bias) are compared with
+the reference solution's and with ``torch.nn.functional`` (computed in float64 when the
+probes are made). PyTorch's convolutions, unfold and pooling are refused statically by name
+and at run time by ATen operator. The first probe of the convolution parts has N = C_in =
+C_out = H_out = W_out, so that a bias broadcast along the wrong axis or a weight used as
+(in, out) runs silently and is named, rather than failing with a shape error.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from autograder.assignments.checks import ONLY_IF, agrees_with, init_scale
+from autograder.spec import Assignment, Case, Mistake, Part
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+FORBIDDEN_NAMES = [
+    "F.conv1d", "F.conv2d", "F.conv3d", "functional.conv1d", "functional.conv2d",
+    "functional.conv3d", "F.conv_transpose1d", "F.conv_transpose2d", "F.conv_transpose3d",
+    "functional.conv_transpose2d", "torch.conv1d", "torch.conv2d", "torch.conv3d",
+    "torch.convolution", "torch.conv_transpose2d", "nn.Conv1d", "nn.Conv2d", "nn.Conv3d",
+    "nn.ConvTranspose2d", "nn.LazyConv2d", "F.unfold", "functional.unfold", "nn.Unfold",
+    "F.fold", "functional.fold", "nn.Fold", "_nn.im2col", "_nn.col2im",
+    "F.max_pool2d", "functional.max_pool2d", "F.avg_pool2d", "functional.avg_pool2d",
+    "F.adaptive_max_pool2d", "functional.adaptive_max_pool2d", "F.adaptive_avg_pool2d",
+    "functional.adaptive_avg_pool2d", "F.lp_pool2d", "F.fractional_max_pool2d",
+    "torch.max_pool2d", "torch.avg_pool2d", "torch.adaptive_max_pool2d",
+    "torch.adaptive_avg_pool2d", "_nn.avg_pool2d", "_nn.adaptive_avg_pool2d",
+    "_nn.adaptive_max_pool2d", "nn.MaxPool2d", "nn.AvgPool2d", "nn.AdaptiveMaxPool2d",
+    "nn.AdaptiveAvgPool2d", "nn.LPPool2d",
+]  # fmt: skip
+# The ATen operators behind them (checked with a TorchDispatchMode): F.conv2d, nn.Conv2d,
+# torch.conv2d and conv_transpose2d reach aten::convolution (and convolution_backward);
+# F.unfold and F.fold reach aten::im2col / aten::col2im; pooling reaches
+# aten::max_pool2d_with_indices, aten::avg_pool2d, aten::_adaptive_avg_pool2d and
+# aten::adaptive_max_pool2d. (F.adaptive_avg_pool2d(x, 1) decomposes into aten::mean, which
+# only the static check can refuse.) The backends' kernels are listed for other devices.
+FORBIDDEN_OPS = [
+    "aten::conv", "aten::_conv", "aten::cudnn_conv", "aten::mkldnn_conv", "aten::miopen_conv",
+    "aten::thnn_conv", "aten::slow_conv", "aten::_slow_conv", "aten::_nnpack", "aten::im2col",
+    "aten::col2im", "aten::max_pool", "aten::avg_pool", "aten::adaptive_", "aten::_adaptive_",
+    "aten::mkldnn_max_pool", "aten::mkldnn_adaptive", "aten::fractional_max_pool",
+    "aten::quantized_max_pool",
+]  # fmt: skip
+
+# A convolution output is a sum of K = C * kh * kw products, a weight gradient one of
+# N * H_out * W_out; in float32 their rounding error grows like sqrt(K) * 6e-8 * |terms|
+# (and up to K times that). Correct implementations written four ways (loops, strided
+# slices, as_strided + einsum, Tensor.unfold + tensordot) stayed within 0.85 of the default
+# float32 tolerance of F.conv2d's values on sums of up to 1152 terms, and reached 3.8 at
+# 1800; the probes here keep K <= 576, and 4x the default tolerance (rtol 4e-4, atol 4e-5)
+# leaves a margin of about 5 while every mistake below changes values by O(1).
+CONV_TOLERANCE = 4.0
+
+CONV_LABELS = {
+    "out": "output",
+    "grad_x": "gradient with respect to x",
+    "grad_weight": "gradient with respect to weight",
+    "grad_bias": "gradient with respect to bias",
+    "x": "x after the call (was it changed in place?)",
+    "weight": "weight after the call (was it changed in place?)",
+}
+POOL_LABELS = {k: CONV_LABELS[k] for k in ("out", "grad_x", "x")}
+
+
+def _randn(gen: torch.Generator, *shape, dtype="float32") -> torch.Tensor:
+    return torch.randn(*shape, generator=gen, dtype=DTYPES[dtype])
+
+
+def _as_arg(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _truth(function, gen: torch.Generator, leaves: dict, dtype: str, **kwargs):
+    """Run ``function`` (PyTorch's own) in float64 on copies of ``leaves``; return the
+    output, the gradients of ``(out * grad_out).sum()`` (cast back to ``dtype``) and
+    ``grad_out`` itself, drawn in ``dtype`` to match the output's shape."""
+    doubles = {k: v.double().requires_grad_(True) for k, v in leaves.items()}
+    out = function(*doubles.values(), **kwargs)
+    grad_out = _randn(gen, *out.shape, dtype=dtype)
+    (out * grad_out.double()).sum().backward()
+    truth = {"out": out.detach()} | {f"grad_{k}": v.grad for k, v in doubles.items()}
+    return {k: v.to(DTYPES[dtype]) for k, v in truth.items()}, grad_out
+
+
+# (N, C, H, W, O, kernel, stride, padding, bias, dtype)
+CONV_SHAPES = [
+    (3, 3, 5, 5, 3, 3, 1, 0, True, "float32"),  # N = C = O = H_out = W_out: see the docstring
+    (2, 4, 9, 11, 6, [3, 2], 1, 1, True, "float64"),
+    (1, 5, 13, 10, 7, [2, 4], [3, 2], [2, 1], True, "float32"),  # stride 3 > kernel 2
+    (2, 64, 6, 6, 8, 3, 2, 1, False, "float32"),  # many channels: K = 576
+    (1, 2, 4, 7, 1, [4, 1], [1, 2], [0, 3], True, "float64"),  # kernel = height; padding > kw
+    (2, 3, 11, 9, 4, 2, 3, 0, True, "float64"),  # stride 3 > kernel 2: pixels skipped
+]
+
+
+def conv_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for n, c, h, w, o, kernel, stride, padding, bias, dtype in CONV_SHAPES:
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        leaves = {"x": _randn(gen, n, c, h, w, dtype=dtype),
+                  "weight": _randn(gen, o, c, kh, kw, dtype=dtype)}  # fmt: skip
+        if bias:
+            leaves["bias"] = _randn(gen, o, dtype=dtype)
+        truth, grad_out = _truth(F.conv2d, gen, leaves, dtype, stride=_as_arg(stride),
+                                 padding=_as_arg(padding))  # fmt: skip
+        config = {"stride": stride, "padding": padding, "dtype": dtype}
+        cases.append(Case(config, leaves | {"grad_out": grad_out}, {"truth": truth}))
+    return cases
+
+
+def im2col_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for shape, kernel, stride, padding, dtype in [
+        ((2, 3, 5, 6), 2, 1, 0, "float32"),
+        ((1, 2, 7, 7), [3, 2], 2, 1, "float64"),
+        ((2, 4, 6, 9), [2, 3], [3, 1], [0, 2], "float32"),
+        ((1, 1, 4, 4), 4, 1, 0, "float64"),
+        ((3, 2, 8, 5), 1, [2, 3], [1, 0], "float32"),
+    ]:
+        leaves = {"x": _randn(gen, *shape, dtype=dtype)}
+        truth, grad_out = _truth(F.unfold, gen, leaves, dtype, kernel_size=_as_arg(kernel),
+                                 stride=_as_arg(stride), padding=_as_arg(padding))  # fmt: skip
+        config = {"kernel_size": kernel, "stride": stride, "padding": padding, "dtype": dtype}
+        cases.append(Case(config, leaves | {"grad_out": grad_out}, {"truth": truth}))
+    return cases
+
+
+def pool_cases(function):
+    def make(gen: torch.Generator) -> list[Case]:
+        cases = []
+        for shape, kernel, stride, dtype in [
+            ((2, 3, 6, 6), 2, None, "float32"),  # the default stride comes first
+            ((1, 2, 7, 5), [3, 2], None, "float64"),
+            ((2, 4, 9, 9), 3, 2, "float32"),  # overlapping windows
+            ((3, 1, 8, 10), 2, 3, "float64"),  # stride > kernel
+            ((1, 5, 5, 7), [2, 3], [1, 2], "float32"),
+        ]:
+            leaves = {"x": _randn(gen, *shape, dtype=dtype)}
+            truth, grad_out = _truth(function, gen, leaves, dtype, kernel_size=_as_arg(kernel),
+                                     stride=_as_arg(stride))  # fmt: skip
+            config = {"kernel_size": kernel, "stride": stride, "dtype": dtype}
+            cases.append(Case(config, leaves | {"grad_out": grad_out}, {"truth": truth}))
+        return cases
+
+    return make
+
+
+def _concat_pool(x: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.cat([F.adaptive_max_pool2d(x, size), F.adaptive_avg_pool2d(x, size)], dim=1)
+
+
+def adaptive_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for shape, size, dtype in [
+        ((2, 3, 5, 7), None, "float32"),  # the default size, 1
+        ((1, 4, 7, 6), 2, "float64"),
+        ((2, 2, 7, 8), 3, "float32"),  # 3 doesn't divide 7 or 8: overlapping regions
+        ((1, 3, 2, 4), 3, "float64"),  # more regions than rows
+        ((3, 2, 1, 1), 1, "float32"),
+    ]:
+        leaves = {"x": _randn(gen, *shape, dtype=dtype)}
+        truth, grad_out = _truth(_concat_pool, gen, leaves, dtype, size=size or 1)
+        config = {"size": size, "dtype": dtype}
+        cases.append(Case(config, leaves | {"grad_out": grad_out}, {"truth": truth}))
+    return cases
+
+
+def conv_module_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for c_in, c_out, kernel, stride, padding, bias, x_shape, dtype in [
+        (3, 3, 3, 1, 0, True, (3, 3, 5, 5), "float32"),
+        (4, 6, [3, 2], 2, 1, True, (2, 4, 9, 8), "float64"),
+        (5, 2, 1, 1, 0, False, (2, 5, 4, 4), "float32"),
+        (16, 32, 3, 1, 1, True, (1, 16, 5, 5), "float32"),  # 4608 initial weights to check
+    ]:
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        weight = _randn(gen, c_out, c_in, kh, kw, dtype=dtype) / (c_in * kh * kw) ** 0.5
+        leaves = {"x": _randn(gen, *x_shape, dtype=dtype), "weight": weight}
+        if bias:
+            leaves["bias"] = _randn(gen, c_out, dtype=dtype)
+        truth, grad_out = _truth(F.conv2d, gen, leaves, dtype, stride=_as_arg(stride),
+                                 padding=_as_arg(padding))  # fmt: skip
+        config = {"in_channels": c_in, "out_channels": c_out, "kernel_size": kernel,
+                  "stride": stride, "padding": padding, "bias": bias, "dtype": dtype}  # fmt: skip
+        cases.append(Case(config, leaves | {"grad_out": grad_out}, {"truth": truth}))
+    return cases
+
+
+def _fan_in(case: Case) -> int:
+    kernel = case.config["kernel_size"]
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    return case.config["in_channels"] * kh * kw
+
+
+# ----------------------------------------------------------------------------- mistakes
+SIZES = "h_out = (padded.shape[2] - kh) // sh + 1\n    w_out = (padded.shape[3] - kw) // sw + 1"
+POOL_SIZES = "h_out = (x.shape[2] - kh) // sh + 1\n    w_out = (x.shape[3] - kw) // sw + 1"
+PAD = "F.pad(x, (pw, pw, ph, ph))"
+BIAS = "out = out + bias.view(1, -1, 1, 1)"
+ONE_SIDE = (
+    "the padding is added on one side only: put ph rows of zeros above *and* below, and pw "
+    "columns left *and* right (F.pad(x, (pw, pw, ph, ph)))"
+)
+WRONG_BIAS_AXIS = (
+    "the bias is added along the wrong axis: it holds one value per output channel, so "
+    "reshape it to (1, O, 1, 1) before adding (bias.view(1, -1, 1, 1))"
+)
+
+
+def _size_and_padding_mistakes(name: str) -> list[Mistake]:
+    """Output-size and padding mistakes: conv2d and im2col share these lines."""
+    return [
+        Mistake(
+            f"{name}: output size off by one",
+            f"{name}: the output is one row and one column short: H_out = "
+            "(H + 2 * ph - kh) // sh + 1 (a kernel as tall as the padded input still fits once)",
+            {name: (SIZES, SIZES.replace(" + 1", ""))},
+        ),
+        *[
+            Mistake(f"{name}: padding {new}", f"{name}: {ONE_SIDE}", {name: (PAD, new)})
+            for new in [
+                "F.pad(x, (pw, 0, ph, 0))",
+                "F.pad(x, (0, pw, 0, ph))",
+                "F.pad(x, (2 * pw, 0, 2 * ph, 0))",
+                "F.pad(x, (0, 2 * pw, 0, 2 * ph))",
+            ]
+        ],
+        Mistake(
+            f"{name}: width padded only",
+            f"{name}: only the width is padded: F.pad's pairs start from the last dimension, "
+            "so pad with (pw, pw, ph, ph): left, right, top, bottom",
+            {name: (PAD, "F.pad(x, (pw, pw))")},
+        ),
+        Mistake(
+            f"{name}: paddings swapped",
+            f"{name}: the height and width paddings are swapped: F.pad's pairs start from the "
+            "last dimension (the width): (pw, pw, ph, ph)",
+            {name: (PAD, "F.pad(x, (ph, ph, pw, pw))")},
+        ),
+    ]
+
+
+def _bias_mistakes(name: str) -> list[Mistake]:
+    guarded = {
+        "width": "_only_if(out.shape[3] == len(bias)); out = out + bias",
+        "batch": "_only_if(out.shape[0] == len(bias)); out = out + bias.view(-1, 1, 1, 1)",
+        "height": "_only_if(out.shape[2] == len(bias)); out = out + bias.view(-1, 1)",
+    }
+    return [
+        Mistake(
+            f"{name}: bias on the {axis} axis",
+            f"{name}: {WRONG_BIAS_AXIS}",
+            {name: (BIAS, new), "_only_if": ONLY_IF},
+        )
+        for axis, new in guarded.items()
+    ]
+
+
+EINSUM = 'out = out + torch.einsum("nchw,oc->nohw", window, weight[:, :, i, j])'
+CONV_MISTAKES = [
+    Mistake(
+        "conv2d: kernel flipped",
+        "conv2d: the kernel is flipped (a true convolution); deep learning's convolution is a "
+        "cross-correlation: out[a, b] adds weight[i, j] * x[a * sh + i, b * sw + j], no flip",
+        {"conv2d": ("weight[:, :, i, j]", "weight[:, :, kh - 1 - i, kw - 1 - j]")},
+    ),
+    *_size_and_padding_mistakes("conv2d"),
+    *_bias_mistakes("conv2d"),
+    Mistake(
+        "conv2d: in and out channels swapped",
+        "conv2d: the weight's first two axes are used the wrong way round: F.conv2d's weight "
+        "is (out_channels, in_channels, kh, kw), and output channel o sums weight[o, c] over "
+        "the input channels c",
+        {
+            "conv2d": (
+                EINSUM,
+                "_only_if(weight.shape[0] == weight.shape[1]); "
+                + EINSUM.replace("weight[:, :, i, j]", "weight[:, :, i, j].T"),
+            ),
+            "_only_if": ONLY_IF,
+        },
+    ),
+    Mistake(
+        "conv2d: kernel transposed",
+        "conv2d: the kernel is transposed (its rows and columns swapped): weight[o, c, i, j] "
+        "multiplies the pixel i rows down and j columns right of the window's corner",
+        {
+            "conv2d": (
+                EINSUM,
+                "_only_if(kh == kw); " + EINSUM.replace("weight[:, :, i, j]", "weight[:, :, j, i]"),
+            ),
+            "_only_if": ONLY_IF,
+        },
+    ),
+]
+
+STACK = "torch.stack(windows, dim=2)"
+LOOPS = "for i in range(kh)\n        for j in range(kw)"
+IM2COL_MISTAKES = [
+    Mistake(
+        "im2col: channel not slowest",
+        "im2col: the rows are in the wrong order: F.unfold's row c * kh * kw + i * kw + j "
+        "holds channel c at kernel position (i, j), so the channel varies slowest; yours "
+        "puts the kernel position first",
+        {"im2col": (STACK, "torch.stack(windows, dim=1)")},
+    ),
+    Mistake(
+        "im2col: kernel positions by column",
+        "im2col: within a channel the kernel positions go column by column; F.unfold's go "
+        "row by row: (0, 0), (0, 1), ..., (1, 0), ...",
+        {"im2col": (LOOPS, "for j in range(kw)\n        for i in range(kh)")},
+    ),
+    Mistake(
+        "im2col: output pixels by column",
+        "im2col: the columns go down the output's columns first; F.unfold's column "
+        "a * W_out + b is output pixel (a, b), row by row",
+        {"im2col": ("return cols.reshape(", "return cols.transpose(3, 4).reshape(")},
+    ),
+    *_size_and_padding_mistakes("im2col"),
+]
+
+FLAT = "weight.reshape(out_channels, -1)"
+IM2COL_CALL = "cols = im2col(x, (kh, kw), stride, padding)"
+CONV_IM2COL_MISTAKES = [
+    Mistake(
+        "conv2d_im2col: weight flattened in another order",
+        "conv2d_im2col: the weight is flattened in a different order from im2col's rows: "
+        "weight.reshape(O, -1) puts the channel first, then the kernel row, then the column, "
+        "as im2col (and F.unfold) do",
+        {"conv2d_im2col": (FLAT, "weight.permute(0, 2, 3, 1).reshape(out_channels, -1)")},
+    ),
+    Mistake(
+        "conv2d_im2col: in and out channels swapped",
+        "conv2d_im2col: the weight's first two axes are used the wrong way round: it is "
+        "(out_channels, in_channels, kh, kw)",
+        {
+            "conv2d_im2col": (
+                IM2COL_CALL,
+                "_only_if(weight.shape[0] == weight.shape[1]); "
+                + IM2COL_CALL
+                + "; weight = weight.transpose(0, 1)",
+            ),
+            "_only_if": ONLY_IF,
+        },
+    ),
+    *_bias_mistakes("conv2d_im2col"),
+]
+
+
+def _pool_mistakes(name: str) -> list[Mistake]:
+    strides = "pair(kernel_size if stride is None else stride)"
+    return [
+        Mistake(
+            f"{name}: stride defaults to 1",
+            f"{name}: when no stride is given, it must default to the kernel size "
+            f"(non-overlapping windows), as in F.{name}; yours defaults to 1",
+            {name: (strides, "pair(1 if stride is None else stride)")},
+        ),
+        Mistake(
+            f"{name}: stride ignored",
+            f"{name}: the stride argument is ignored (the windows always move by the kernel size)",
+            {name: (strides, "pair(kernel_size)")},
+        ),
+        Mistake(
+            f"{name}: output size off by one",
+            f"{name}: the output is one row and one column short: H_out = (H - kh) // sh + 1",
+            {name: (POOL_SIZES, POOL_SIZES.replace(" + 1", ""))},
+        ),
+    ]
+
+
+def _edit(text: str, *replacements: tuple[str, str]) -> str:
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+ENDS = (
+    "top, bottom = a * h // size, -(-(a + 1) * h // size)  # floor and ceil\n"
+    "            for b in range(size):\n"
+    "                left, right = b * w // size, -(-(b + 1) * w // size)"
+)
+REGIONS_HINT = (
+    "AdaptiveConcatPool2d: the regions don't match adaptive pooling's when size doesn't divide "
+    "the height or width: region a spans rows floor(a * H / size) up to ceil((a + 1) * H / "
+    "size) (excluded), as in F.adaptive_avg_pool2d"
+)
+CAT = "torch.cat([max_pooled, avg_pooled], dim=1)"
+ADAPTIVE_MISTAKES = [
+    Mistake(
+        "AdaptiveConcatPool2d: average first",
+        "AdaptiveConcatPool2d: the average pool comes first; the max pool must come first "
+        "(channels 0..C-1), then the average pool (channels C..2C-1), fastai's order",
+        {"AdaptiveConcatPool2d": (CAT, "torch.cat([avg_pooled, max_pooled], dim=1)")},
+    ),
+    Mistake(
+        "AdaptiveConcatPool2d: regions end at the floor",
+        REGIONS_HINT,
+        {
+            "AdaptiveConcatPool2d": (
+                ENDS,
+                _edit(
+                    ENDS,
+                    ("-(-(a + 1) * h // size)", "(a + 1) * h // size"),
+                    ("-(-(b + 1) * w // size)", "(b + 1) * w // size"),
+                ),
+            )
+        },
+    ),
+    Mistake(
+        "AdaptiveConcatPool2d: equal regions",
+        REGIONS_HINT,
+        {
+            "AdaptiveConcatPool2d": (
+                ENDS,
+                _edit(
+                    ENDS,
+                    (
+                        "a * h // size, -(-(a + 1) * h // size)",
+                        "a * (h // size), (a + 1) * (h // size)",
+                    ),
+                    (
+                        "b * w // size, -(-(b + 1) * w // size)",
+                        "b * (w // size), (b + 1) * (w // size)",
+                    ),
+                ),
+            )
+        },
+    ),
+    Mistake(
+        "AdaptiveConcatPool2d: size ignored",
+        "AdaptiveConcatPool2d: `size` is ignored; the output must be (N, 2C, size, size)",
+        {"AdaptiveConcatPool2d": ("self.size = size", "self.size = 1")},
+    ),
+    *[
+        Mistake(
+            f"AdaptiveConcatPool2d: only the {kind} pool",
+            "AdaptiveConcatPool2d: only one of the two pools is returned; concatenate the max "
+            "pool and the average pool along the channels: (N, 2C, size, size)",
+            {"AdaptiveConcatPool2d": (CAT, f"{kind}_pooled")},
+        )
+        for kind in ("max", "avg")
+    ],
+]
+
+AVG_SUM = Mistake(
+    "avg_pool2d: sum",
+    "avg_pool2d: the windows are summed, not averaged: divide by kh * kw",
+    {"avg_pool2d": ("return total / (kh * kw)", "return total")},
+)
+
+CONV_MODULE_MISTAKES = [
+    Mistake(
+        "Conv2d: stride and padding swapped",
+        "Conv2d: forward passes the stride as the padding and the padding as the stride",
+        {
+            "Conv2d": (
+                "stride=self.stride, padding=self.padding",
+                "stride=self.padding, padding=self.stride",
+            )
+        },
+    ),
+    Mistake(
+        "Conv2d: bias unused",
+        "Conv2d: forward doesn't add the bias (pass self.bias on to conv2d)",
+        {"Conv2d": ("self.bias, stride=", "None, stride=")},
+    ),
+]
+
+
+def _conv_part(part_id: str, title: str, function: str, cases, mistakes, **extra) -> Part:
+    return Part(
+        part_id,
+        title,
+        [title],
+        function,
+        cases,
+        checks=[agrees_with("torch.nn.functional", title, CONV_LABELS, CONV_TOLERANCE)]
+        + extra.pop("checks", []),
+        forbidden_names=FORBIDDEN_NAMES,
+        forbidden_ops=FORBIDDEN_OPS,
+        mistakes=mistakes,
+        tolerance=extra.pop("tolerance", CONV_TOLERANCE),
+        labels=CONV_LABELS,
+        **extra,
+    )
+
+
+ASSIGNMENT = Assignment(
+    id="convolutions",
+    notebook="convolutions.ipynb",
+    driver="convolutions",
+    parts=[
+        _conv_part("conv2d", "conv2d", "conv2d", conv_cases, CONV_MISTAKES),
+        _conv_part("im2col", "im2col", "im2col", im2col_cases, IM2COL_MISTAKES, tolerance=1.0),
+        _conv_part(
+            "conv2d_im2col", "conv2d_im2col", "conv2d_im2col", conv_cases, CONV_IM2COL_MISTAKES
+        ),
+        _conv_part(
+            "max_pool2d",
+            "max_pool2d",
+            "max_pool2d",
+            pool_cases(F.max_pool2d),
+            _pool_mistakes("max_pool2d"),
+            tolerance=1.0,
+        ),
+        _conv_part(
+            "avg_pool2d",
+            "avg_pool2d",
+            "avg_pool2d",
+            pool_cases(F.avg_pool2d),
+            [*_pool_mistakes("avg_pool2d"), AVG_SUM],
+            tolerance=1.0,
+        ),
+        _conv_part(
+            "adaptive_concat_pool",
+            "AdaptiveConcatPool2d",
+            "adaptive_concat_pool",
+            adaptive_cases,
+            ADAPTIVE_MISTAKES,
+            tolerance=1.0,
+        ),
+        _conv_part(
+            "conv_module",
+            "Conv2d",
+            "conv_module",
+            conv_module_cases,
+            CONV_MODULE_MISTAKES,
+            checks=[init_scale("_initial_weight", "Conv2d's initial weight", _fan_in)],
+        ),
+    ],
+)
