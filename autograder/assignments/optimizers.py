@@ -411,6 +411,15 @@ def _adam_mistakes(cls: str) -> list[Mistake]:
             ),  # fmt: skip
         ),
         Mistake(
+            "step counted from 0",
+            f"{cls}: the step count t is 0 at the first step, so 1 - beta ** t is zero and the "
+            "bias correction divides by zero: count t from 1 (increment it before using it)",
+            adam(
+                "self.steps[i] += 1\n                t = self.steps[i]",
+                "t = self.steps[i]\n                self.steps[i] += 1",
+            ),  # fmt: skip
+        ),
+        Mistake(
             "betas swapped",
             f"{cls}: beta1 and beta2 are swapped: beta1 (0.9) averages the gradient, beta2 "
             "(0.999) its square",

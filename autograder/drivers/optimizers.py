@@ -191,7 +191,7 @@ def run_optimizer(ns: dict, name: str, inputs: dict, config: dict) -> dict:
     return {
         "trajectory": torch.stack(trajectory),
         "grads_cleared": torch.tensor(cleared),
-        "params_kept": torch.tensor(bool(torch.equal(before, _flat(params)))),
+        "params_kept": torch.tensor(torch.allclose(before, _flat(params), 0, 0, equal_nan=True)),
     }
 
 

@@ -9,6 +9,7 @@ To export a new module, add one line to ``_EXPORTS``: module name -> its public 
 import importlib
 
 _EXPORTS = {
+    "errors": ["DataFormatError", "MissingDataError"],
     "digits": ["load_digits", "stratified_split", "read_idx", "load_mnist_idx"],
     "movielens": ["load_movielens"],
     "ratings": [

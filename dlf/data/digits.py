@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 # One error type for all the course's loaders of real files (defined with the MovieLens loader).
-from dlf.data.movielens import DataFormatError, MissingDataError
+from dlf.data.errors import DataFormatError, MissingDataError
 
 __all__ = [
     "DataFormatError",

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dlf.data.errors import DataFormatError, MissingDataError
 from dlf.data.ratings import RatingsData
 
 ML100K_GENRES = [
@@ -32,14 +33,6 @@ ML100K_GENRES = [
 ]  # fmt: skip
 ML100K_ITEM_FIELDS = 5 + len(ML100K_GENRES)
 LATEST_NO_GENRE = "(no genres listed)"
-
-
-class DataFormatError(ValueError):
-    """A data file is missing or its contents are not what the loader expects."""
-
-
-class MissingDataError(DataFormatError, FileNotFoundError):
-    """The path or one of the files the loader needs does not exist."""
 
 
 @dataclass(kw_only=True)

@@ -67,6 +67,14 @@ def _hang(name: str) -> str:
     return f"def {name}(*args, **kwargs):\n    while True:\n        pass\n"
 
 
+def _broken(name: str) -> str:
+    """A definition of ``name`` that fails whenever it is used."""
+    body = '        raise ValueError("not the right answer")\n'
+    if name[:1].isupper():
+        return f"class {name}:\n    def __init__(self, *args, **kwargs):\n{body}"
+    return f"def {name}(*args, **kwargs):\n{body[4:]}"
+
+
 def submission(
     assignment_id: str,
     kind: str,
@@ -94,11 +102,9 @@ def submission(
             cell = next(c for c in nb.cells if _grade_id(c) == grade_id)
             assert old in cell.source, (grade_id, old)
             cell.source = cell.source.replace(old, new)
-        else:  # any assignment: one part left unanswered
-            stubs = {_grade_id(c): c.source for c in released(assignment_id, release).cells}
-            solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-            cell = rng.choice(solutions)
-            cell.source = stubs[_grade_id(cell)]
+        else:  # any assignment: one part's definition replaced by one that fails
+            part = rng.choice([p for p in assignment.parts if p.limits.wall <= 30])
+            nb.cells.append(new_code_cell(_broken(part.names[0])))
         return nb
     if kind == "syntax":
         first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))

@@ -11,6 +11,7 @@ import re
 import pytest
 from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
 
 from autograder import cli
 from autograder.assignments import ASSIGNMENT_IDS, get
@@ -76,7 +77,8 @@ def test_course_cycle_end_to_end(tmp_path):
         api = NbGraderAPI(
             coursedir=CourseDirectory(
                 root=str(course.root), course_id=course.course_id, db_url=course.db_url
-            )
+            ),
+            config=Config({"Exchange": {"root": str(tmp_path / "exchange")}}),
         )
         assert api.get_autograded_students(assignment_id) == set(STUDENTS)  # formgrader's view
 
