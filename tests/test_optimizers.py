@@ -10,6 +10,7 @@ import torch
 
 from autograder.assignments import get, optimizers
 from autograder.assignments.checks import TRAJECTORY_TOLERANCES, first_divergence
+from autograder.drivers.runtime import load_statements
 from autograder.grade import Grader
 from autograder.spec import Case
 from tests.submissions import release_notebook, replace_in_cell, set_cell, source_notebook, write
@@ -82,7 +83,10 @@ def test_every_mistake_applies_to_the_reference_and_differs(grader, part_id):
     """Each mistake patch applies, loads and changes the result on some probe."""
     spec = grader.assignment.part(part_id)
     for mistake in spec.mistakes:
-        namespace = grader._mistake_namespace(mistake)
+        namespace, failures = load_statements(grader.reference_extraction.statements())
+        assert not failures
+        for source in grader.mistake_sources(mistake):  # raises if a patch does not apply
+            exec(compile(source, f"<mistake {mistake.name}>", "exec"), namespace)
         differs = False
         for case, expected in zip(grader.cases(spec), grader.expected(spec), strict=True):
             try:
@@ -174,6 +178,13 @@ WRONG = {
         BASE, "self.params = list(params)", "self.params = params", "sgd", "one-shot generator"),
     "base: zero_grad does nothing": (
         BASE, "p.grad = None", "pass", "adam", "zero_grad() left a gradient behind"),
+    "base: zero_grad makes zero gradients": (
+        BASE, "p.grad = None", "p.grad = torch.zeros_like(p)", "sgd",
+        "even one that never had a gradient"),
+    "Adam: one step count for all parameters, advanced per parameter": (
+        ADAM_CELL, "self.steps[i] += 1\n                t = self.steps[i]",
+        "self.steps[0] += 1\n                t = self.steps[0]", "adam",
+        "advances once per parameter"),
     "base: zero_grad without None check": (
         BASE, "p.grad = None", "p.grad.zero_()", "rmsprop", "gradient that is None"),
     "RMSprop: eps inside the root": (
@@ -414,11 +425,39 @@ def fit_line(x, y, lr, steps):
     return a, b, losses
 '''
 
+ADAM_GLOBAL_STEP = '''
+class Adam(BaseOptimizer):
+    """One step count for the optimizer; weight decay added to p.grad in place."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params)
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = 0
+
+    def decay(self, p, grad):
+        return grad.add_(p, alpha=self.weight_decay)
+
+    @torch.no_grad()
+    def step(self):
+        self.t += 1
+        beta1, beta2 = self.betas
+        correction1, correction2 = 1 - beta1**self.t, 1 - beta2**self.t
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is not None:
+                g = self.decay(p, p.grad)
+                m.mul_(beta1).add_(g, alpha=1 - beta1)
+                v.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                p.sub_(self.lr * (m / correction1) / ((v / correction2).sqrt() + self.eps))
+'''
+
 CORRECT_VARIANTS = {
     "SGD as a velocity, state keyed by id": (SGD_CELL, SGD_VELOCITY),
     "SGD on torch.optim.Optimizer": (SGD_CELL, SGD_TORCH_BASE),
     "Adam with a state dict, torch's arrangement": (ADAM_CELL, "import math\n" + ADAM_STATE_DICT),
     "AdamW standalone": (ADAMW_CELL, ADAMW_STANDALONE),
+    "Adam with one step count": (ADAM_CELL, ADAM_GLOBAL_STEP),
     "RMSprop with addcmul_ and zeroed grads": (RMS_CELL, RMSPROP_ADDCMUL),
     "fit_line by hand": (LINE, LINE_BY_HAND),
 }  # fmt: skip

@@ -6,7 +6,7 @@ import importlib
 
 from autograder.spec import Assignment
 
-ASSIGNMENT_IDS = ["collab", "optimizers", "convolutions"]
+ASSIGNMENT_IDS = ["collab", "optimizers", "convolutions", "regularization"]
 
 
 def get(assignment_id: str) -> Assignment:

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import TextIO
 
 from autograder import assignments
-from autograder.course.feedback import write_autograded
-from autograder.course.gradebook import GradebookWriter, read_timestamp, unchanged_solution_cells
 from autograder.course.layout import Course, write_json_atomic
 from autograder.course.progress import Progress
 from autograder.course.worker import GraderSettings, GradeTask
@@ -35,13 +33,19 @@ RECORD_FORMAT = 1
 
 @dataclass
 class Submission:
-    """One student's collected submission; ``data`` is None when there is nothing to grade."""
+    """One student's collected submission (its bytes are read when it is sent to grade)."""
 
     student: str
     path: Path
-    data: bytes | None
     sha256: str
     problem: str | None = None  # why it can't even be sent to a worker
+
+    def read(self) -> bytes:
+        """The bytes to grade; ``sha256`` is updated to match them (the file may have
+        changed since it was planned)."""
+        data = self.path.read_bytes()
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        return data
 
 
 @dataclass
@@ -75,19 +79,19 @@ class BatchReport:
 
 
 def load_submission(course: Course, student: str, assignment_id: str, notebook: str):
-    """Read a submission's bytes and hash them (a missing or huge file is a ``problem``)."""
+    """Find a submission and hash it (a missing or huge file is a ``problem``)."""
     folder = course.submitted(student, assignment_id)
     path = folder / notebook
     if path.is_symlink() or not path.is_file():
         others = sorted(p.name for p in folder.glob("*.ipynb"))
         hint = f" (found: {', '.join(others)}; the notebook must keep its name)" if others else ""
-        return Submission(student, path, None, "", f"no {notebook} was submitted{hint}")
+        return Submission(student, path, "", f"no {notebook} was submitted{hint}")
     if path.stat().st_size > MAX_NOTEBOOK_BYTES:
         size = path.stat().st_size
         problem = f"{notebook} is {size} bytes, more than the {MAX_NOTEBOOK_BYTES} allowed"
-        return Submission(student, path, None, "", problem)
-    data = path.read_bytes()
-    return Submission(student, path, data, hashlib.sha256(data).hexdigest())
+        return Submission(student, path, "", problem)
+    with open(path, "rb") as fh:
+        return Submission(student, path, hashlib.file_digest(fh, "sha256").hexdigest())
 
 
 def read_record(path: Path) -> dict | None:
@@ -138,12 +142,16 @@ class ClassGrader:
         self.assignment = assignments.get(settings.assignment)
         self.use_gradebook = gradebook
         self.stream = stream
-        self.writer: GradebookWriter | None = None
+        self.writer = None  # a GradebookWriter while a batch runs
 
     # ----------------------------------------------------------- one result
     def finish(self, submission: Submission, result: GradeResult, report: BatchReport) -> None:
         """Gradebook first, then the autograded notebook (whose presence means: done)."""
+        from autograder.course.feedback import write_autograded  # nbformat: slow to import
+
         if self.writer is not None:
+            from autograder.course.gradebook import read_timestamp, unchanged_solution_cells
+
             folder = self.course.submitted(submission.student, self.assignment.id)
             self.writer.write(
                 submission.student,
@@ -179,7 +187,7 @@ class ClassGrader:
             if (
                 not force
                 and record is not None
-                and submission.data is not None
+                and submission.problem is None
                 and record.get("sha256") == submission.sha256
             ):
                 reuse.append((submission, GradeResult.from_dict(record["result"])))
@@ -207,7 +215,11 @@ class ClassGrader:
         else:
             students = everyone
         todo, reuse = self.plan(students, force, report)
+        if todo:
+            pool.start()  # workers warm up while nbgrader's gradebook is opened here
         if self.use_gradebook:
+            from autograder.course.gradebook import GradebookWriter  # imports nbgrader: slow
+
             self.writer = GradebookWriter(self.course, self.assignment)
             report.warnings.extend(self.writer.warnings)
         progress = Progress(len(todo) + len(reuse), f"grade {self.assignment.id}", self.stream)
@@ -251,12 +263,15 @@ class ClassGrader:
         while queue or in_flight:
             while queue and len(in_flight) < window:
                 submission = queue.pop()
+                try:
+                    data = submission.read()
+                except OSError as err:  # removed or unreadable since it was planned
+                    report.failed[submission.student] = f"could not read it: {err}"
+                    progress.advance(failed=True)
+                    continue
+                label = str(submission.path.relative_to(self.course.root))
                 task = GradeTask(
-                    self.settings,
-                    submission.student,
-                    submission.path.name,
-                    submission.data,
-                    str(submission.path.relative_to(self.course.root)),
+                    self.settings, submission.student, submission.path.name, data, label
                 )
                 in_flight[pool.submit(task)] = submission
             for future in pool.wait_first(list(in_flight)):

@@ -1,10 +1,10 @@
 """Where the grading runs: a local pool of warm processes, or a Dask cluster.
 
-Every pool offers the same four things to :class:`autograder.course.batch.ClassGrader`:
-``slots`` (how many submissions are graded at once), ``submit(task)``, ``wait_first(futures)``
-and ``result(future)``. Each worker process keeps one warm grader per assignment
-(:mod:`autograder.course.worker`): torch is imported and the sandbox's zygote started once
-per worker, not once per submission.
+Every pool offers the same things to :class:`autograder.course.batch.ClassGrader`:
+``slots`` (how many submissions are graded at once), ``start()`` (begin warming up),
+``submit(task)``, ``wait_first(futures)`` and ``result(future)``. Each worker process keeps
+one warm grader per assignment (:mod:`autograder.course.worker`): torch is imported and the
+sandbox's zygote started once per worker, not once per submission.
 
 Dask (``distributed``) was chosen over Ray because it is pure Python and installs from PyPI
 (no extra native runtime), its ``LocalCluster`` runs real worker processes in a test, and
@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 from multiprocessing.util import Finalize
 
 from autograder.course.worker import GraderSettings, GradeTask, close_all, grade_task, warm
@@ -39,6 +40,9 @@ class InlinePool:
 
     def __init__(self, settings: GraderSettings):
         self.settings = settings
+
+    def start(self) -> None:
+        pass
 
     @staticmethod
     def submit(task: GradeTask) -> concurrent.futures.Future:
@@ -78,6 +82,12 @@ class LocalPool:
             initializer=_start_worker,
             initargs=(settings,),
         )
+
+    def start(self) -> None:
+        """Spawn every worker now (they warm up while the caller does other work): the
+        executor spawns a process per submission that finds no idle worker."""
+        for _ in range(self.slots):
+            self.executor.submit(os.getpid)
 
     def submit(self, task: GradeTask):
         return self.executor.submit(grade_task, task)
@@ -145,6 +155,9 @@ class DaskPool:
         info = self.client.scheduler_info()["workers"].values()
         self.slots = max(1, sum(w.get("nthreads", 1) for w in info))
         self.resources = gpu_resources(settings.device, [w.get("resources", {}) for w in info])
+
+    def start(self) -> None:
+        pass  # Dask workers are already running; each warms its grader on its first task
 
     def submit(self, task: GradeTask):
         return self.client.submit(grade_task, task, pure=False, resources=self.resources)

@@ -1,0 +1,33 @@
+"""The worker side: time limits capped, a submission graded from its bytes, labelled."""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder.assignments import get
+from autograder.course.worker import GraderSettings, GradeTask, capped, grade_task
+
+pytestmark = pytest.mark.task("course")
+
+
+def test_capped_limits_never_raise_a_limit():
+    assignment = get("collab")
+    short = capped(assignment, 3.0)
+    for before, after in zip(assignment.parts, short.parts, strict=True):
+        assert after.limits.wall == min(before.limits.wall, 3.0)
+        assert after.limits.cpu <= before.limits.cpu
+    assert capped(assignment, None) is assignment
+    assert (
+        capped(assignment, 1000.0).part("train").limits.wall == assignment.part("train").limits.wall
+    )
+
+
+def test_a_bad_submission_is_an_ungradable_result_naming_the_submission():
+    settings = GraderSettings("collab", device="cpu", parts=("sigmoid_range",))
+    task = GradeTask(
+        settings, "ada", "collab.ipynb", b"\x00\x01", "submitted/ada/collab/collab.ipynb"
+    )
+    result = grade_task(task)
+    assert result["status"] == "ungradable"
+    assert result["error"].startswith("submitted/ada/collab/collab.ipynb")
+    assert result["submission"] == "submitted/ada/collab/collab.ipynb"

@@ -1,0 +1,273 @@
+"""Assignment regularization: the solution scores 100 %, the release 0, wrong submissions
+lose points on the right part with a message naming the mistake, and correct submissions
+written differently (other ways of drawing the mask or the weights) get full marks."""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder.assignments import get
+from autograder.grade import Grader
+from tests.submissions import release_notebook, replace_in_cell, set_cell, source_notebook, write
+
+pytestmark = pytest.mark.task("regularization")
+
+
+@pytest.fixture(scope="module")
+def grader():
+    grader = Grader(get("regularization"), device="cpu")
+    yield grader
+    grader.close()
+
+
+def grade(grader, tmp_path, nb, only=None):
+    return grader.grade(write(nb, tmp_path), only=only)
+
+
+def part(result, part_id):
+    return next(p for p in result.parts if p.id == part_id)
+
+
+def test_solution_scores_full_marks(grader, tmp_path):
+    result = grade(grader, tmp_path, source_notebook("regularization"))
+    assert result.status == "graded"
+    assert result.score == result.max_score == 7, result.to_text()
+
+
+def test_release_scores_zero_with_not_implemented(grader, tmp_path):
+    result = grade(grader, tmp_path, release_notebook("regularization"))
+    assert result.score == 0
+    for p in result.parts:
+        assert any("not implemented" in m for m in p.messages), (p.id, p.messages)
+
+
+DROP = "dropout-solution"
+MODULE = "dropout_module-solution"
+INIT = "kaiming_normal-solution"
+SCALED = "return x * keep / (1 - p)"
+MASK = "keep = torch.rand_like(x) >= p"
+CHECK_P = (
+    '    if not 0 <= p <= 1:\n'
+    '        raise ValueError(f"dropout probability must be between 0 and 1, got {p}")\n'
+)  # fmt: skip
+MODULE_CHECK_P = (
+    '        if not 0 <= p <= 1:\n'
+    '            raise ValueError(f"dropout probability must be between 0 and 1, got {p}")\n'
+    '        self.p = p\n'
+)  # fmt: skip
+STD = "std = math.sqrt(2.0) / math.sqrt(fan_in)"
+FAN_IN = "fan_in = w.shape[1] * math.prod(w.shape[2:])"
+MODULE_INIT = """    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
+        self.p = p
+"""
+
+# name: (cell, old, new, part that must fail, phrase its messages must contain)
+WRONG = {
+    "dropout: kept values not scaled": (
+        DROP, SCALED, "return x * keep", "dropout", "they are not scaled"),
+    "dropout: multiplied by 1 - p": (
+        DROP, SCALED, "return x * keep * (1 - p)", "dropout", "multiplied by 1 - p"),
+    "dropout: divided by p": (DROP, SCALED, "return x * keep / p", "dropout", "divided by p"),
+    "dropout: p is the keep probability": (
+        DROP, MASK, "keep = torch.rand_like(x) < p", "dropout", "not of keeping it"),
+    "dropout: training flag ignored": (
+        DROP, "if not training or p == 0:", "if p == 0:", "dropout",
+        "dropout(x, p, training=False) (must return x unchanged)"),
+    "dropout: one mask for every row": (
+        DROP, MASK, "keep = torch.rand(x.shape[-1:], dtype=x.dtype) >= p", "dropout",
+        "every row of x gets the same mask"),
+    "dropout: whole rows dropped": (
+        DROP, MASK, "keep = torch.rand(x.shape[:1] + (1,) * (x.dim() - 1)) >= p", "dropout",
+        "whole rows are kept or dropped together"),
+    "dropout: input changed in place": (
+        DROP, SCALED, "return x.mul_(keep).div_(1 - p)", "dropout", "changed x in place"),
+    "dropout: NaN at p = 1": (
+        DROP, "    if p == 1:\n        return x * 0.0\n", "", "dropout",
+        "(everything dropped: must return zeros)"),
+    "dropout: no check of p": (DROP, CHECK_P, "", "dropout", "was accepted; raise a ValueError"),
+    "dropout: wrong exception": (
+        DROP, "raise ValueError(", "raise TypeError(", "dropout", "but not a ValueError"),
+    "dropout: reseeded at every call": (
+        DROP, MASK, "torch.manual_seed(0)\n    " + MASK, "dropout",
+        "two calls dropped exactly the same elements"),
+    "dropout: gradient blocked": (
+        DROP, SCALED, "return x.detach() * keep / (1 - p)", "dropout", "no gradient reaches x"),
+    "dropout: float32 hard-coded": (
+        DROP, SCALED, "return (x * keep / (1 - p)).float()", "dropout",
+        "dtype torch.float32, expected torch.float64"),
+    "dropout: F.dropout used": (
+        DROP, MASK + "\n    " + SCALED, "return torch.nn.functional.dropout(x, p)", "dropout",
+        "functional.dropout"),
+    "Dropout: training flag ignored": (
+        MODULE, "return dropout(x, self.p, self.training)", "return dropout(x, self.p)",
+        "dropout_module", "after .eval() (must return x unchanged)"),
+    "Dropout: a flag of its own": (
+        MODULE, "return dropout(x, self.p, self.training)",
+        "return dropout(x, self.p, getattr(self, 'on', True))", "dropout_module",
+        "after .eval() (must return x unchanged)"),
+    "Dropout: mask drawn once": (
+        MODULE, "return dropout(x, self.p, self.training)",
+        "if not self.training:\n            return x\n"
+        "        if not hasattr(self, 'mask'):\n"
+        "            self.mask = torch.rand_like(x) >= self.p\n"
+        "        return x * self.mask / (1 - self.p)",
+        "dropout_module", "two calls dropped exactly the same elements"),
+    "Dropout: invalid p clamped": (
+        MODULE, MODULE_CHECK_P, "        self.p = min(max(p, 0.0), 1.0)\n", "dropout_module",
+        "was accepted; raise a ValueError"),
+    "Dropout: not an nn.Module": (
+        MODULE, "class Dropout(nn.Module):", "class Dropout:", "dropout_module",
+        "expected an nn.Module"),
+    "kaiming: fan-out": (
+        INIT, FAN_IN, "fan_in = w.shape[0] * math.prod(w.shape[2:])", "kaiming_normal",
+        "the fan-out"),
+    "kaiming: no gain": (
+        INIT, STD, "std = 1 / math.sqrt(fan_in)", "kaiming_normal", "gain sqrt(2) is missing"),
+    "kaiming: gain 2": (INIT, STD, "std = 2 / math.sqrt(fan_in)", "kaiming_normal", "gain is 2"),
+    "kaiming: variance as std": (
+        INIT, STD, "std = 2.0 / fan_in", "kaiming_normal", "used as the standard deviation"),
+    "kaiming: receptive field missing": (
+        INIT, FAN_IN, "fan_in = w.shape[1]", "kaiming_normal", "receptive field"),
+    "kaiming: uniform": (
+        INIT, "w.normal_(0.0, std)", "w.uniform_(-std * math.sqrt(3), std * math.sqrt(3))",
+        "kaiming_normal", "not a uniform one"),
+    "kaiming: new tensor returned": (
+        INIT, "    with torch.no_grad():\n        w.normal_(0.0, std)\n    return w",
+        "    return torch.randn(w.shape, dtype=w.dtype) * std", "kaiming_normal",
+        "did not fill w in place"),
+    "kaiming: no no_grad": (
+        INIT, "    with torch.no_grad():\n        w.normal_(0.0, std)",
+        "    w.normal_(0.0, std)", "kaiming_normal", "inside `with torch.no_grad():`"),
+    "kaiming: torch.nn.init used": (
+        INIT, "        w.normal_(0.0, std)", "        nn.init.kaiming_normal_(w)",
+        "kaiming_normal", "init.kaiming_normal_"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_wrong_submission_loses_points_on_the_right_part(grader, tmp_path, name):
+    cell_id, old, new, part_id, phrase = WRONG[name]
+    nb = replace_in_cell(source_notebook("regularization"), cell_id, old, new)
+    result = grade(grader, tmp_path, nb)
+    failed = part(result, part_id)
+    assert not failed.passed and failed.points == 0, result.to_text()
+    text = " ".join(failed.messages)
+    assert phrase in text, f"{name}: {text}"
+    if part_id == "kaiming_normal":  # independent of dropout
+        assert part(result, "dropout").passed and part(result, "dropout_module").passed
+
+
+def test_a_wrong_dropout_function_costs_the_module_that_uses_it(grader, tmp_path):
+    nb = replace_in_cell(source_notebook("regularization"), DROP, SCALED, "return x * keep")
+    result = grade(grader, tmp_path, nb)
+    assert not part(result, "dropout").passed and not part(result, "dropout_module").passed
+    assert part(result, "kaiming_normal").passed
+
+
+DROPOUT_BERNOULLI = '''
+def dropout(x, p, training=True):
+    """Mask from torch.bernoulli, scaled once, zeros at p = 1 with torch.zeros_like."""
+    if p < 0 or p > 1:
+        raise ValueError("p must be in [0, 1]")
+    if not training:
+        return x.clone()
+    if p == 1:
+        return torch.zeros_like(x)
+    mask = torch.bernoulli(torch.full_like(x, 1 - p))
+    return x * (mask * (1.0 / (1 - p)))
+'''
+DROPOUT_WHERE = '''
+def dropout(x, p, training=True):
+    """torch.where on rand < p."""
+    if not (0.0 <= p <= 1.0):
+        raise ValueError(f"invalid p={p}")
+    if not training or p == 0:
+        return x
+    drop = torch.rand(x.shape, device=x.device) < p
+    return torch.where(drop, torch.zeros_like(x), x / (1 - p)) if p < 1 else x * 0
+'''
+DROPOUT_BERNOULLI_INPLACE_MASK = '''
+def dropout(x, p, training=True):
+    """An empty tensor filled by bernoulli_, checked with an assert-free comparison."""
+    if p != p or p < 0.0 or p > 1.0:
+        raise ValueError("dropout probability has to be between 0 and 1")
+    if training and p > 0:
+        keep = x.new_empty(x.shape).bernoulli_(1 - p)
+        return x * keep / (1 - p) if p < 1 else x * keep
+    return x
+'''
+MODULE_INLINE = '''
+class Dropout(nn.Module):
+    """Its own mask, not the function; p checked when called."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x):
+        if not 0 <= self.p <= 1:
+            raise ValueError("p out of range")
+        if not self.training or self.p == 0:
+            return x
+        if self.p == 1:
+            return x * 0
+        keep = (torch.rand_like(x) > self.p).to(x.dtype)
+        return x * keep / (1 - self.p)
+'''
+KAIMING_RANDN = '''
+def kaiming_normal_(w):
+    """randn times std, copied in; fan-in from the first output unit's weights."""
+    fan_in = w[0].numel()
+    std = (2 / fan_in) ** 0.5
+    with torch.no_grad():
+        w.copy_(torch.randn(w.shape, dtype=w.dtype, device=w.device) * std)
+    return w
+'''
+KAIMING_INIT_NORMAL = '''
+def kaiming_normal_(w):
+    """nn.init.normal_ with the computed std (only the Kaiming helpers are off limits)."""
+    receptive_field = 1
+    for size in w.shape[2:]:
+        receptive_field *= size
+    return nn.init.normal_(w, mean=0.0, std=math.sqrt(2 / (w.size(1) * receptive_field)))
+'''
+KAIMING_DATA = '''
+def kaiming_normal_(w):
+    """Standard normal on .data, then scaled."""
+    fan_in = w.shape[1] * int(torch.tensor(w.shape[2:]).prod())
+    w.data.normal_().mul_(math.sqrt(2.0 / fan_in))
+    return w
+'''
+
+CORRECT_VARIANTS = {
+    "dropout with torch.bernoulli": (DROP, DROPOUT_BERNOULLI),
+    "dropout with torch.where": (DROP, DROPOUT_WHERE),
+    "dropout with bernoulli_": (DROP, DROPOUT_BERNOULLI_INPLACE_MASK),
+    "Dropout with its own mask": (MODULE, MODULE_INLINE),
+    "kaiming with randn * std": (INIT, KAIMING_RANDN),
+    "kaiming with nn.init.normal_": (INIT, KAIMING_INIT_NORMAL),
+    "kaiming on .data": (INIT, KAIMING_DATA),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT_VARIANTS))
+def test_correct_submissions_written_differently_get_full_marks(grader, tmp_path, name):
+    cell_id, source = CORRECT_VARIANTS[name]
+    nb = set_cell(source_notebook("regularization"), cell_id, source)
+    result = grade(grader, tmp_path, nb)
+    assert result.score == result.max_score, result.to_text()
+
+
+@pytest.mark.parametrize("shift", [1, 2, 3])
+def test_the_statistical_checks_pass_other_draws(grader, tmp_path, shift):
+    """Other random draws (the stream shifted inside the submission) still pass: the bands
+    are wide enough, not tuned to one lucky draw."""
+    nb = replace_in_cell(source_notebook("regularization"), DROP, MASK,
+                         f"torch.rand({7 * shift})\n    {MASK}")  # fmt: skip
+    nb = replace_in_cell(nb, INIT, "w.normal_(0.0, std)",
+                         f"torch.rand({7 * shift})\n        w.normal_(0.0, std)")  # fmt: skip
+    result = grade(grader, tmp_path, nb)
+    assert result.score == result.max_score, result.to_text()
