@@ -66,6 +66,15 @@ def _free_names(node: ast.AST) -> set[str]:
             (loads if isinstance(sub.ctx, ast.Load) else stores).add(sub.id)
         elif isinstance(sub, ast.arg):
             stores.add(sub.arg)
+        elif (
+            isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and sub is not node
+        ):
+            stores.add(sub.name)  # a nested definition is local, not a global it reads
+        elif isinstance(sub, ast.alias):
+            stores.add((sub.asname or sub.name).split(".")[0])
+        elif isinstance(sub, ast.ExceptHandler) and sub.name:
+            stores.add(sub.name)
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         stores.discard(node.name)
     return (loads - stores) - _BUILTINS

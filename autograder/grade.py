@@ -208,7 +208,10 @@ class Grader:
                 ]
             if record.get("error"):
                 error = str(record["error"])
-                mistake = self._diagnose(part, case, None, error.split(":", 1)[0])
+                error_type = error.split(":", 1)[0]
+                mistake = None
+                if error_type != "NotImplementedError":
+                    mistake = self._diagnose(part, case, None, error_type)
                 explained = _explain_error(part, error)
                 return messages + [explained] + ([mistake] if mistake else [])
             got = {

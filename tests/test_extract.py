@@ -35,3 +35,10 @@ def test_syntax_errors_and_magics_do_not_stop_extraction():
 def test_attribute_assignments_are_never_kept():
     found = extract(["import torch\ntorch.allclose = lambda *a, **k: True\ndef f():\n    return 1"])
     assert all("allclose" not in s for s in found.statements())
+
+
+def test_nested_definitions_and_local_imports_are_not_globals():
+    cells = ["def outer():\n    import math\n    def inner():\n        return math.pi\n"
+             "    return inner()", "inner = expensive()\nmath = None"]  # fmt: skip
+    found = extract(cells)
+    assert set(found.definitions) == {"outer"}

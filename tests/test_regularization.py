@@ -151,13 +151,20 @@ WRONG = {
 def test_wrong_submission_loses_points_on_the_right_part(grader, tmp_path, name):
     cell_id, old, new, part_id, phrase = WRONG[name]
     nb = replace_in_cell(source_notebook("regularization"), cell_id, old, new)
-    result = grade(grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=[part_id])
     failed = part(result, part_id)
     assert not failed.passed and failed.points == 0, result.to_text()
     text = " ".join(failed.messages)
     assert phrase in text, f"{name}: {text}"
-    if part_id == "kaiming_normal":  # independent of dropout
-        assert part(result, "dropout").passed and part(result, "dropout_module").passed
+
+
+def test_a_wrong_init_costs_only_its_part(grader, tmp_path):
+    nb = replace_in_cell(
+        source_notebook("regularization"), INIT, STD, "std = 1 / math.sqrt(fan_in)"
+    )
+    result = grade(grader, tmp_path, nb)
+    assert not part(result, "kaiming_normal").passed
+    assert part(result, "dropout").passed and part(result, "dropout_module").passed
 
 
 def test_a_wrong_dropout_function_costs_the_module_that_uses_it(grader, tmp_path):
@@ -257,7 +264,8 @@ CORRECT_VARIANTS = {
 def test_correct_submissions_written_differently_get_full_marks(grader, tmp_path, name):
     cell_id, source = CORRECT_VARIANTS[name]
     nb = set_cell(source_notebook("regularization"), cell_id, source)
-    result = grade(grader, tmp_path, nb)
+    affected = {DROP: ["dropout", "dropout_module"], MODULE: ["dropout_module"]}
+    result = grade(grader, tmp_path, nb, only=affected.get(cell_id, ["kaiming_normal"]))
     assert result.score == result.max_score, result.to_text()
 
 

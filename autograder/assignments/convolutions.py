@@ -92,7 +92,7 @@ def _truth(function, gen: torch.Generator, leaves: dict, dtype: str, **kwargs):
 # (N, C, H, W, O, kernel, stride, padding, bias, dtype)
 CONV_SHAPES = [
     (3, 3, 5, 5, 3, 3, 1, 0, True, "float32"),  # N = C = O = H_out = W_out: see the docstring
-    (2, 4, 9, 11, 6, [3, 2], 1, 1, True, "float64"),
+    (2, 4, 9, 11, 6, [3, 2], 1, 2, True, "float64"),  # padding 2: one side only != off by one
     (1, 5, 13, 10, 7, [2, 4], [3, 2], [2, 1], True, "float32"),  # stride 3 > kernel 2
     (2, 64, 6, 6, 8, 3, 2, 1, False, "float32"),  # many channels: K = 576
     (1, 2, 4, 7, 1, [4, 1], [1, 2], [0, 3], True, "float64"),  # kernel = height; padding > kw

@@ -1,0 +1,121 @@
+"""Sphinx extension: launch links (Colab, Binder, JupyterHub) that open the right notebook.
+
+All three links are made from one place, ``_config.yml``: ``repository`` (url, branch) and
+``launch_buttons`` (the services' addresses, the notebook interface). The formulas are
+sphinx-book-theme's, so the page's launch menu and the links written into a page agree.
+
+sphinx-book-theme points a page's launch menu at the page's own source file. Two kinds of
+page need another target, and this extension fixes the menu after the theme made it:
+
+- a page built from a copy of a notebook kept elsewhere in the repository (the exercise
+  pages: ``book/exercises/<id>.ipynb`` is a build-time copy of ``exercises/<id>/<id>.ipynb``)
+  declares the real file in the config value ``launch_paths`` (docname -> path relative to
+  the book's root);
+- a MyST markdown notebook (a chapter, ``book/<id>.md``) cannot be opened by Colab, which
+  reads only ``.ipynb`` files: its Colab link is dropped (Binder and JupyterHub remain, and
+  the download menu offers the executed ``.ipynb``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from sphinx.application import Sphinx
+
+LAUNCH_GROUP = "launch-buttons"  # the label sphinx-book-theme gives the launch menu
+UI_PREFIXES = {"classic": "tree", "jupyterlab": "lab/tree"}
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    """Where the repository is and which launch services are configured."""
+
+    repo_url: str  # https://github.com/<org>/<repo>
+    branch: str
+    path_to_book: str = ""  # the book's folder in the repository ("" = the root)
+    binderhub_url: str = ""
+    jupyterhub_url: str = ""
+    colab_url: str = ""
+    interface: str = "classic"
+
+    @property
+    def org_repo(self) -> tuple[str, str]:
+        org, repo = self.repo_url.rstrip("/").split("/")[-2:]
+        return org, repo
+
+    def repo_path(self, book_path: str) -> str:
+        """The repository path of a file given relative to the book's root."""
+        return f"{self.path_to_book}/{book_path}" if self.path_to_book else book_path
+
+    @classmethod
+    def from_config(cls, config: Any) -> LaunchSettings:
+        """Read Jupyter Book's translation of ``_config.yml`` (html_theme_options)."""
+        options = config.html_theme_options or {}
+        launch = options.get("launch_buttons", {}) or {}
+        return cls(
+            repo_url=str(options.get("repository_url", "")).rstrip("/"),
+            branch=str(options.get("repository_branch") or "main"),
+            path_to_book=str(options.get("path_to_docs", "") or "").strip("/"),
+            binderhub_url=str(launch.get("binderhub_url", "")).strip("/"),
+            jupyterhub_url=str(launch.get("jupyterhub_url", "")).strip("/"),
+            colab_url=str(launch.get("colab_url", "")).strip("/"),
+            interface=str(launch.get("notebook_interface", "classic")),
+        )
+
+
+def launch_links(settings: LaunchSettings, repo_path: str) -> dict[str, str]:
+    """Launch URLs, by service name, for the file ``repo_path`` (relative to the repository).
+
+    Colab is offered for ``.ipynb`` files only; services with no configured URL are left out.
+    """
+    if not settings.repo_url:
+        return {}
+    org, repo = settings.org_repo
+    ui = UI_PREFIXES.get(settings.interface, "tree")
+    links = {}
+    if settings.colab_url and repo_path.endswith(".ipynb"):
+        links["Colab"] = f"{settings.colab_url}/github/{org}/{repo}/blob/{settings.branch}/{repo_path}"
+    if settings.binderhub_url:
+        links["Binder"] = (
+            f"{settings.binderhub_url}/v2/gh/{org}/{repo}/{settings.branch}"
+            f"?urlpath={ui}/{repo_path}"
+        )
+    if settings.jupyterhub_url:
+        query = urlencode(
+            {"repo": settings.repo_url, "urlpath": f"{ui}/{repo}/{repo_path}", "branch": settings.branch},
+            safe="/",
+        )
+        links["JupyterHub"] = f"{settings.jupyterhub_url}/hub/user-redirect/git-pull?{query}"
+    return links
+
+
+def fix_launch_menu(
+    app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
+    """Point the theme's launch menu at the right file; drop Colab for non-notebook files."""
+    menu = next(
+        (b for b in context.get("header_buttons", []) if b.get("label") == LAUNCH_GROUP), None
+    )
+    if menu is None:
+        return
+    settings = LaunchSettings.from_config(app.config)
+    book_path = app.config.launch_paths.get(pagename, context.get("sourcename", ""))
+    links = launch_links(settings, settings.repo_path(book_path))
+    kept = []
+    for button in menu["buttons"]:
+        name = button.get("text")
+        if button.get("type") == "link" and name in ("Colab", "Binder", "JupyterHub"):
+            if name not in links:
+                continue
+            button = {**button, "url": links[name]}
+        kept.append(button)
+    menu["buttons"] = kept
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("launch_paths", {}, "html", types=[dict])
+    # sphinx-book-theme builds the menu at priority 501; fix it afterwards.
+    app.connect("html-page-context", fix_launch_menu, priority=600)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
