@@ -99,7 +99,8 @@ def _parse_cell(source: str) -> tuple[ast.Module, list[str]]:
 def _segment(node: ast.stmt, lines: list[str]) -> str:
     """The statement's own text (decorators included), as written: edits can refer to it."""
     first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "\n".join(lines[first - 1 : node.end_lineno])
+    # Blank lines in front keep line numbers those of the cell, for tracebacks in feedback.
+    return "\n" * (first - 1) + "\n".join(lines[first - 1 : node.end_lineno])
 
 
 def extract(cells: list[str]) -> Extraction:

@@ -45,7 +45,7 @@ from tests.course.students import submission, write_submission  # noqa: E402
 
 ASSIGNMENT = "collab"
 # A class: mostly right or partly wrong, some broken, a few stuck in an endless loop.
-MIX = {"correct": 0.40, "wrong": 0.30, "syntax": 0.10, "not-json": 0.08, "hanging": 0.12}
+MIX = {"correct": 0.44, "wrong": 0.30, "syntax": 0.10, "not-json": 0.08, "hanging": 0.08}
 
 
 def class_kinds(students: int) -> list[str]:
@@ -134,7 +134,7 @@ def part_seconds(course: Course) -> list[float]:
 
 def run_mode(mode: str, kinds: list[str], args, workdir: Path) -> dict:
     quick = mode == "quick"
-    limit = args.time_limit or (5.0 if quick else 60.0)
+    limit = args.time_limit or (5.0 if quick else 30.0)
     base = make_class(workdir / f"{mode}-nbgrader", kinds, quick)
     ours = workdir / f"{mode}-ours"
     shutil.copytree(base.root, ours)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["quick", "full", "both"], default="both")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--time-limit", type=float, help="seconds per cell/part (default: "
-                        "5 quick, 60 full: the training must fit)")  # fmt: skip
+                        "5 quick, 30 full: a correct training must fit)")  # fmt: skip
     parser.add_argument("--keep", help="keep the course directories here")
     args = parser.parse_args(argv)
     kinds = class_kinds(args.students)

@@ -6,7 +6,7 @@ import importlib
 
 from autograder.spec import Assignment
 
-ASSIGNMENT_IDS = ["collab", "optimizers", "convolutions", "regularization"]
+ASSIGNMENT_IDS = ["collab", "optimizers", "convolutions", "regularization", "rnns"]
 
 
 def get(assignment_id: str) -> Assignment:

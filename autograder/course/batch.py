@@ -207,6 +207,8 @@ class ClassGrader:
         started = time.monotonic()
         report = BatchReport(self.assignment.id)
         everyone = self.course.students(self.assignment.id)
+        for name in self.course.students(self.assignment.id, safe=False):
+            report.failed[name] = "not a valid student id (letters, digits and ._@- only)"
         if students:
             missing = [s for s in students if s not in everyone]
             for student in missing:

@@ -86,15 +86,18 @@ class Course:
     def result_path(self, student: str, assignment: str) -> Path:
         return self.results(assignment) / f"{student}.json"
 
-    def students(self, assignment: str) -> list[str]:
-        """Students with a collected submission of ``assignment``, sorted."""
+    def students(self, assignment: str, safe: bool = True) -> list[str]:
+        """Students with a collected submission of ``assignment``, sorted; with
+        ``safe=False``, the folders whose names are not safe student ids instead."""
         base = self.root / self.submitted_directory
         if not base.is_dir():
             return []
         return sorted(
             entry.name
             for entry in base.iterdir()
-            if SAFE_ID.match(entry.name) and (entry / assignment).is_dir()
+            if bool(SAFE_ID.match(entry.name)) == safe
+            and not entry.name.startswith(".")
+            and (entry / assignment).is_dir()
         )
 
 

@@ -98,7 +98,8 @@ def describe_exception(err: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == "<notebook>"]
     where = ""
     if frames:
-        where = f" (in your code, line {frames[-1].lineno} of `{frames[-1].name}`)"
+        frame = frames[-1]
+        where = f" (in `{frame.name}`, line {frame.lineno} of its cell)"
     text = f"{type(err).__name__}: {err}{where}"
     return text[:MAX_MESSAGE]
 

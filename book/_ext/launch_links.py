@@ -14,6 +14,10 @@ page need another target, and this extension fixes the menu after the theme made
 - a MyST markdown notebook (a chapter, ``book/<id>.md``) cannot be opened by Colab, which
   reads only ``.ipynb`` files: its Colab link is dropped (Binder and JupyterHub remain, and
   the download menu offers the executed ``.ipynb``).
+
+In a page, the role ``{launch}`Colab``` (or ``Binder``, ``JupyterHub``) writes the same link
+as the menu's. (A MyST markdown link would not do: myst-parser 3 escapes the ``&`` of a
+query string twice.)
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from docutils import nodes
 from sphinx.application import Sphinx
 
 LAUNCH_GROUP = "launch-buttons"  # the label sphinx-book-theme gives the launch menu
@@ -100,9 +105,7 @@ def fix_launch_menu(
     )
     if menu is None:
         return
-    settings = LaunchSettings.from_config(app.config)
-    book_path = app.config.launch_paths.get(pagename, context.get("sourcename", ""))
-    links = launch_links(settings, settings.repo_path(book_path))
+    links = page_links(app.config, pagename, context.get("sourcename", ""))
     kept = []
     for button in menu["buttons"]:
         name = button.get("text")
@@ -114,8 +117,30 @@ def fix_launch_menu(
     menu["buttons"] = kept
 
 
+def page_links(config: Any, docname: str, source_path: str) -> dict[str, str]:
+    """The launch links of a page: for its ``launch_paths`` entry, or its own source file."""
+    settings = LaunchSettings.from_config(config)
+    return launch_links(settings, settings.repo_path(config.launch_paths.get(docname, source_path)))
+
+
+def launch_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{launch}`Colab```: a link that opens this page's notebook on that service."""
+    env = inliner.document.settings.env
+    source_path = str(env.doc2path(env.docname, False))
+    links = page_links(env.config, env.docname, source_path)
+    service = text.strip()
+    if service not in links:
+        known = ", ".join(links) or "none (see _config.yml's launch_buttons and repository)"
+        message = inliner.reporter.error(
+            f"no {service!r} launch link for {env.docname}; this page has: {known}", line=lineno
+        )
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    return [nodes.reference(rawtext, service, refuri=links[service], classes=["launch-link"])], []
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("launch_paths", {}, "html", types=[dict])
+    app.add_role("launch", launch_role)
     # sphinx-book-theme builds the menu at priority 501; fix it afterwards.
     app.connect("html-page-context", fix_launch_menu, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -25,10 +25,11 @@ def test_the_course_config_is_read(tmp_path):
 
 def test_students_are_folders_with_the_assignment_and_safe_names(tmp_path):
     course = make_course(tmp_path / "course", [])
-    for name in ("bob", "ada", ".hidden", "eve"):
+    for name in ("bob", "ada", ".hidden", "eve", "x y", "a+b"):
         (course.submitted(name, "collab")).mkdir(parents=True)
     (course.submitted("zed", "other")).mkdir(parents=True)
     assert course.students("collab") == ["ada", "bob", "eve"]
+    assert course.students("collab", safe=False) == ["a+b", "x y"]
     assert course.result_path("ada", "collab").name == "ada.json"
 
 
