@@ -114,6 +114,8 @@ class Grader:
         return {k: v.detach().cpu().contiguous() for k, v in outputs.items()}
 
     def expected(self, part: Part) -> list[dict]:
+        if not (part.compare or part.reference_outputs):
+            return [{} for _ in self.cases(part)]
         if part.id not in self._expected:
             self._expected[part.id] = [
                 self.run_driver(self.reference, part, c) for c in self.cases(part)

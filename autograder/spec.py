@@ -51,6 +51,9 @@ class Part:
     function: str
     cases: Callable[[torch.Generator], list[Case]]
     compare: bool = True  # compare every output with the reference's (values, shapes)
+    # Run the reference on the probes at all? Not for training parts graded by a threshold:
+    # that would train the reference, unconfined, in the trusted process.
+    reference_outputs: bool = True
     checks: list[Check] = field(default_factory=list)  # extra (e.g. statistical) checks
     forbidden_names: list[str] = field(default_factory=list)
     forbidden_ops: list[str] = field(default_factory=list)

@@ -22,8 +22,44 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+# The conventional short names, so that `F.conv2d` in a pattern also means
+# `torch.nn.functional.conv2d` however the student imported it.
+STANDARD_ALIASES = {"F": "torch.nn.functional", "nn": "torch.nn"}
+
+
+def _expand(dotted: str, aliases: dict[str, str]) -> str:
+    head, _, rest = dotted.partition(".")
+    if head in aliases:
+        return aliases[head] + ("." + rest if rest else "")
+    return dotted
+
+
 def _matches(dotted: str, pattern: str) -> bool:
     return dotted == pattern or dotted.endswith("." + pattern)
+
+
+def _module_aliases(imports: list[str]) -> dict[str, str]:
+    """Names bound to torch modules by the student's imports (``import torch.nn.functional as
+    fn``, ``from torch.nn import functional as G``), plus the standard ones."""
+    aliases = dict(STANDARD_ALIASES)
+    for text in imports:
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("torch") and alias.asname:
+                        aliases[alias.asname] = alias.name
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("torch"):
+                for alias in node.names:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
+
+
+def _forbidden_match(dotted: str, forbidden: list[str], aliases: dict[str, str]) -> str | None:
+    full = _expand(dotted, aliases)
+    for pattern in forbidden:
+        if _matches(dotted, pattern) or _matches(full, _expand(pattern, STANDARD_ALIASES)):
+            return pattern
+    return None
 
 
 def forbidden_uses(sources: list[str], imports: list[str], forbidden: list[str]) -> list[str]:
@@ -38,6 +74,7 @@ def forbidden_uses(sources: list[str], imports: list[str], forbidden: list[str])
                 for alias in node.names:
                     if alias.name in leaves:
                         aliases[alias.asname or alias.name] = leaves[alias.name]
+    modules = _module_aliases(imports)
     found: list[str] = []
     for text in sources:
         tree = ast.parse(text)
@@ -47,7 +84,7 @@ def forbidden_uses(sources: list[str], imports: list[str], forbidden: list[str])
             if isinstance(node, ast.Attribute):
                 dotted = _dotted(node)
                 if dotted:
-                    hit = next((p for p in forbidden if _matches(dotted, p)), None)
+                    hit = _forbidden_match(dotted, forbidden, modules)
             elif isinstance(node, ast.Name) and node.id in aliases and node.id not in defined:
                 hit = aliases[node.id]
             elif (

@@ -51,7 +51,8 @@ def main() -> None:
     print(f"  cold grader: {cold_median:.2f} s per submission (median of {len(cold_times)})")
     print(f"  ratio cold / warm: {cold_median / warm:.1f}x")
     print(f"  training part (the student's fit_collab, run in the sandbox): {train_time:.2f} s")
-    print(f"  whole submission warm: {result.seconds:.2f} s, score {result.score:g}/{result.max_score:g}")
+    score = f"{result.score:g}/{result.max_score:g}"
+    print(f"  whole submission warm: {result.seconds:.2f} s, score {score}")
 
 
 if __name__ == "__main__":

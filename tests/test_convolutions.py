@@ -72,7 +72,9 @@ MODULE = "conv_module-solution"
 EINSUM = 'torch.einsum("nchw,oc->nohw", window, weight[:, :, i, j])'
 SIZES = "h_out = (padded.shape[2] - kh) // sh + 1\n    w_out = (padded.shape[3] - kw) // sw + 1"
 H_W = "(sh, sw), (ph, pw) = pair(stride), pair(padding)\n    out_channels, _, kh, kw = weight.shape"
-CONV_BODY_END = "    if bias is not None:\n        out = out + bias.view(1, -1, 1, 1)\n    return out"
+CONV_BODY_END = (
+    "    if bias is not None:\n        out = out + bias.view(1, -1, 1, 1)\n    return out"
+)
 
 WRONG = {
     "kernel flipped with flip()": (
@@ -109,8 +111,8 @@ WRONG = {
         IM2COL, "for i in range(kh)\n        for j in range(kw)",
         "for j in range(kw)\n        for i in range(kh)", "im2col", "column by column"),
     "F.unfold used": (
-        IM2COL, "cols = torch.stack(windows, dim=2)", "return F.unfold(x, kernel_size, 1, padding, stride)",
-        "im2col", "`F.unfold`"),
+        IM2COL, "cols = torch.stack(windows, dim=2)",
+        "return F.unfold(x, kernel_size, 1, padding, stride)", "im2col", "`F.unfold`"),
     "conv2d_im2col weight flattened channel last": (
         CONV_IM2COL, "weight.reshape(out_channels, -1)",
         "weight.permute(0, 2, 3, 1).reshape(out_channels, -1)", "conv2d_im2col",
@@ -164,8 +166,9 @@ WRONG = {
         "stride=self.padding, padding=self.stride", "conv_module",
         "stride as the padding"),
     "nn.Conv2d inside": (
-        MODULE, "return conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)",
-        "return nn.Conv2d(1, 1, 1)(x)", "conv_module", "`nn.Conv2d`"),
+        MODULE, "return conv2d(x, self.weight, self.bias, stride=",
+        "return nn.Conv2d(1, 1, 1)(x) or conv2d(x, self.weight, self.bias, stride=",
+        "conv_module", "`nn.Conv2d`"),
 }  # fmt: skip
 
 
@@ -238,13 +241,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     return conv2d_im2col(x, weight, bias, stride, padding)
 '''
 
-IM2COL_UNFOLD = '''
+IM2COL_UNFOLD = """
 def im2col(x, kernel_size, stride=1, padding=0):
     (kh, kw), (sh, sw), (ph, pw) = pair(kernel_size), pair(stride), pair(padding)
     windows = F.pad(x, (pw, pw, ph, ph)).unfold(2, kh, sh).unfold(3, kw, sw)
     n, c, h_out, w_out = windows.shape[:4]
     return windows.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, h_out * w_out)
-'''
+"""
 
 IM2COL_GATHER = '''
 def im2col(x, kernel_size, stride=1, padding=0):
@@ -259,7 +262,7 @@ def im2col(x, kernel_size, stride=1, padding=0):
     return patches.reshape(x.shape[0], -1, h_out * w_out)
 '''
 
-POOLS_UNFOLD = '''
+POOLS_UNFOLD = """
 def max_pool2d(x, kernel_size, stride=None):
     kh, kw = pair(kernel_size)
     sh, sw = pair(stride) if stride is not None else (kh, kw)
@@ -270,9 +273,9 @@ def avg_pool2d(x, kernel_size, stride=None):
     kh, kw = pair(kernel_size)
     sh, sw = pair(stride) if stride is not None else (kh, kw)
     return x.unfold(2, kh, sh).unfold(3, kw, sw).mean(dim=(-2, -1))
-'''
+"""
 
-CONCAT_MATH = '''
+CONCAT_MATH = """
 class AdaptiveConcatPool2d(nn.Module):
     def __init__(self, size=1):
         super().__init__()
@@ -291,9 +294,9 @@ class AdaptiveConcatPool2d(nn.Module):
                 maxes[:, :, a, b] = flat.max(dim=2).values
                 means[:, :, a, b] = flat.sum(dim=2) / flat.shape[2]
         return torch.cat((maxes, means), 1)
-'''
+"""
 
-MODULE_KAIMING = '''
+MODULE_KAIMING = """
 class Conv2d(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
@@ -304,7 +307,7 @@ class Conv2d(nn.Module):
 
     def forward(self, x):
         return conv2d_im2col(x, self.weight, self.bias, self.stride, self.padding)
-'''
+"""
 
 CORRECT_VARIANTS = {
     "conv2d with a loop over output pixels": (CONV, LOOPS, ["conv2d", "conv_module"]),
@@ -327,3 +330,15 @@ def test_correct_submissions_written_differently_get_full_marks(grader, tmp_path
         nb = set_cell(nb, AVG, "")
     result = grade(grader, tmp_path, nb, only=parts)
     assert result.score == result.max_score, result.to_text()
+
+
+def test_outputs_are_held_to_torch_functional_too(grader):
+    """A result that matched a (hypothetically wrong) reference is still checked against
+    torch.nn.functional, computed in float64 when the probes were made."""
+    conv = grader.assignment.part("conv2d")
+    check = conv.checks[0]
+    case, expected = grader.cases(conv)[1], grader.expected(conv)[1]
+    assert check(case, expected, expected) == []
+    shifted = {k: v + 0.5 if k == "out" else v for k, v in expected.items()}
+    messages = check(case, shifted, shifted)
+    assert len(messages) == 1 and "compared with torch.nn.functional" in messages[0], messages

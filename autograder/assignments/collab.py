@@ -282,6 +282,7 @@ ASSIGNMENT = Assignment(
             "train",
             train_cases,
             compare=False,
+            reference_outputs=False,
             checks=[rmse_below("pred", 0.80, "fit_collab")],
             forbidden_names=FORBIDDEN,
             forbidden_ops=FORBIDDEN_OPS,

@@ -190,7 +190,7 @@ def language_model(ns: dict, inputs: dict, config: dict) -> dict:
     except RuntimeError as err:
         if "backward through the graph a second time" in str(err):
             raise DriverError(
-                "fit_language_model: backward went through a previous batch's graph again: "
+                "backward went through a previous batch's graph again: "
                 "the hidden state carried over from the previous batch still holds that "
                 "batch's computation; detach it (h = h.detach()) before the next batch "
                 "(truncated backpropagation through time)"

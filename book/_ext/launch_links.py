@@ -81,7 +81,9 @@ def launch_links(settings: LaunchSettings, repo_path: str) -> dict[str, str]:
     ui = UI_PREFIXES.get(settings.interface, "tree")
     links = {}
     if settings.colab_url and repo_path.endswith(".ipynb"):
-        links["Colab"] = f"{settings.colab_url}/github/{org}/{repo}/blob/{settings.branch}/{repo_path}"
+        links["Colab"] = (
+            f"{settings.colab_url}/github/{org}/{repo}/blob/{settings.branch}/{repo_path}"
+        )
     if settings.binderhub_url:
         links["Binder"] = (
             f"{settings.binderhub_url}/v2/gh/{org}/{repo}/{settings.branch}"
@@ -89,7 +91,11 @@ def launch_links(settings: LaunchSettings, repo_path: str) -> dict[str, str]:
         )
     if settings.jupyterhub_url:
         query = urlencode(
-            {"repo": settings.repo_url, "urlpath": f"{ui}/{repo}/{repo_path}", "branch": settings.branch},
+            {
+                "repo": settings.repo_url,
+                "urlpath": f"{ui}/{repo}/{repo_path}",
+                "branch": settings.branch,
+            },
             safe="/",
         )
         links["JupyterHub"] = f"{settings.jupyterhub_url}/hub/user-redirect/git-pull?{query}"

@@ -75,6 +75,18 @@ def _broken(name: str) -> str:
     return f"def {name}(*args, **kwargs):\n{body[4:]}"
 
 
+def _redefine(nb: nbformat.NotebookNode, name: str, source: str) -> None:
+    """Redefine ``name`` at the end of the cell that defines it, so that it is in effect
+    before the notebook's own tests run (for nbgrader, which executes the cells in order)
+    as well as for our grader (which keeps a name's last definition)."""
+    pattern = re.compile(rf"^(def|class) {re.escape(name)}\b", re.MULTILINE)
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code" and pattern.search(cell.source):
+            cell.source = cell.source.rstrip("\n") + "\n\n\n" + source
+            return
+    nb.cells.append(new_code_cell(source))
+
+
 def submission(
     assignment_id: str,
     kind: str,
@@ -104,14 +116,15 @@ def submission(
             cell.source = cell.source.replace(old, new)
         else:  # any assignment: one part's definition replaced by one that fails
             part = rng.choice([p for p in assignment.parts if p.limits.wall <= 30])
-            nb.cells.append(new_code_cell(_broken(part.names[0])))
+            _redefine(nb, part.names[0], _broken(part.names[0]))
         return nb
     if kind == "syntax":
         first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
         first.source = first.source.replace("):", ")", 1)
         return nb
     if kind == "hanging":
-        nb.cells.append(new_code_cell(_hang(hang or assignment.parts[0].names[0])))
+        name = hang or assignment.parts[0].names[0]
+        _redefine(nb, name, _hang(name))
         return nb
     raise ValueError(f"unknown kind {kind!r}")
 

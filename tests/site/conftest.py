@@ -3,6 +3,8 @@
 ``built_site()`` returns ``_build/html``, building the book first with the README's command
 (``jupyter-book build . -n -W --keep-going``) unless it was already built, successfully, from
 the current sources (a fingerprint of every file the build reads is kept next to the site).
+After a change of an extension (``book/_ext``) it adds ``--all``: Sphinx would not rewrite
+the pages whose own sources did not change.
 A failed build raises :class:`SiteBuildError` with the end of the build log. Builds from
 parallel test workers are serialised by a file lock; the second one finds the site fresh.
 
@@ -19,6 +21,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -57,17 +60,25 @@ def source_files() -> list[Path]:
         files = [ROOT / name for name in listed if name]
     except (OSError, subprocess.CalledProcessError):  # no git: every file but the caches
         files = [
-            p for s in SOURCES for p in sorted((ROOT / s).rglob("*")) if "__pycache__" not in p.parts
+            p
+            for s in SOURCES
+            for p in sorted((ROOT / s).rglob("*"))
+            if "__pycache__" not in p.parts
         ]
         files += [ROOT / s for s in SOURCES if (ROOT / s).is_file()]
     return sorted(p for p in files if p.is_file())
 
 
-def sources_fingerprint() -> str:
+def sources_fingerprint(files: list[Path] | None = None) -> str:
     digest = hashlib.sha256()
-    for path in source_files():
+    for path in source_files() if files is None else files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def machinery_fingerprint() -> str:
+    """The extensions (book/_ext): Sphinx does not notice a change of their code."""
+    return sources_fingerprint([p for p in source_files() if p.parent.name == "_ext"])
 
 
 def jupyter_book() -> str:
@@ -75,8 +86,10 @@ def jupyter_book() -> str:
     return str(beside) if beside.exists() else (shutil.which("jupyter-book") or "jupyter-book")
 
 
-def _build(out: Path) -> None:
+def _build(out: Path, everything: bool) -> None:
     command = [jupyter_book(), "build", ".", "-n", "-W", "--keep-going"]
+    if everything:  # every page read and written again (executed notebooks stay cached)
+        command.append("--all")
     if out != ROOT:
         command += ["--path-output", str(out)]
     log = out / "_build" / "site-build.log"
@@ -97,15 +110,15 @@ def _built_site() -> Path:
     out = output_root()
     html = out / "_build" / "html"
     (out / "_build").mkdir(parents=True, exist_ok=True)
-    stamp = out / "_build" / "site-sources.sha256"
+    stamp = out / "_build" / "site-sources.json"
     with (out / "_build" / ".site-build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        fingerprint = sources_fingerprint()
-        fresh = stamp.is_file() and stamp.read_text() == fingerprint
-        if not (fresh and (html / "index.html").is_file()):
+        now = {"sources": sources_fingerprint(), "machinery": machinery_fingerprint()}
+        last = json.loads(stamp.read_text()) if stamp.is_file() else {}
+        if last != now or not (html / "index.html").is_file():
             stamp.unlink(missing_ok=True)
-            _build(out)
-            stamp.write_text(fingerprint)
+            _build(out, everything=last.get("machinery") != now["machinery"])
+            stamp.write_text(json.dumps(now))
     return html
 
 
@@ -151,7 +164,6 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="session")
 def served_site(site: Path):
     """The built site on http://127.0.0.1:<free port>/ (a server thread for the session)."""
-    require_chromium()
     handler = functools.partial(_QuietHandler, directory=str(site))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -88,7 +88,9 @@ def split_regions(source: str) -> tuple[dict[str, list[str]], list[str]]:
     return inside, outside
 
 
-def find_secrets(notebooks: Iterable[Path], public_texts: Iterable[str], root: Path) -> list[Secret]:
+def find_secrets(
+    notebooks: Iterable[Path], public_texts: Iterable[str], root: Path
+) -> list[Secret]:
     """The secret lines of ``notebooks``; lines also in ``public_texts`` don't count."""
     candidates, public = [], []
     for notebook in notebooks:
@@ -140,9 +142,7 @@ def notebook_text(notebook: dict) -> str:
 
 
 def files_under(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and not SKIP_DIRS & set(p.parts)
-    )
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not SKIP_DIRS & set(p.parts))
 
 
 def find_leaks(secrets: list[Secret], folders: Iterable[Path], root: Path) -> list[Leak]:

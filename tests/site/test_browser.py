@@ -46,7 +46,7 @@ SNAPSHOT_JS = """async () => {
     math: math.length,
     unrendered: math.filter(e => !e.querySelector("mjx-container")).length,
     images: images.map(img => [img.currentSrc || img.src, img.naturalWidth]),
-    title: (document.querySelector("main h1") || document.querySelector("h1") || {}).textContent || "",
+    title: (document.querySelector("main h1") || {}).textContent || "",
   };
 }"""
 
@@ -86,7 +86,7 @@ def site_pages(site: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def visits(site, served_site, browser) -> dict[str, Visit]:
+def visits(browser, served_site, site) -> dict[str, Visit]:
     """Every page of the site, visited once: a crawl from index.html, then the rest."""
     current: list[Visit] = []
     page = browser.new_page()
@@ -298,7 +298,9 @@ def test_search_finds_every_chapter(browser, served_site, visits):
         page.wait_for_function(
             "() => (document.querySelector('#search-results .search-summary') || {}).textContent"
         )
-        hits = page.eval_on_selector_all("#search-results ul.search li a", "as => as.map(a => a.href)")
+        hits = page.eval_on_selector_all(
+            "#search-results ul.search li a", "as => as.map(a => a.href)"
+        )
         if not any(urlsplit(h).path == f"/book/{chapter}.html" for h in hits):
             misses.append(f"{term!r} did not find book/{chapter}.html among {len(hits)} results")
     page.close()
@@ -307,14 +309,14 @@ def test_search_finds_every_chapter(browser, served_site, visits):
 
 
 SCREENSHOTS = {
-    "home": "index.html",
+    "home": "book/index.html",
     "chapter-collab": "book/collab.html",
     "exercise-collab": "book/exercises/collab.html",
 }
 
 
 @pytest.mark.parametrize("name", sorted(SCREENSHOTS))
-def test_screenshot(browser, served_site, visits, name):
+def test_screenshot(browser, served_site, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page()
     page.goto(urljoin(served_site, SCREENSHOTS[name]), wait_until="load")

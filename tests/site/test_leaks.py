@@ -13,7 +13,6 @@ from tests.site.conftest import ROOT
 from tests.site.leaks import course_secrets, files_under, find_leaks, find_secrets, normalise
 
 
-
 def book(test):
     """Needs the built site: slow, and run in the one worker that builds it."""
     for mark in (pytest.mark.book, pytest.mark.slow, pytest.mark.xdist_group("book")):
@@ -45,7 +44,8 @@ assert blend(w, x, b).shape == (3,)
 
 def test_short_and_public_lines_are_not_secrets(tmp_path):
     chapter = "In the chapter: `return torch.sigmoid(x) * (high - low) + low`."
-    source = SOURCE.replace("    return total\n", "    return torch.sigmoid(x) * (high - low) + low\n")
+    sigmoid = "    return torch.sigmoid(x) * (high - low) + low\n"
+    source = SOURCE.replace("    return total\n", sigmoid)
     path = notebook(tmp_path / "a.ipynb", source, TESTS)
     found = {s.line: s.region for s in find_secrets([path], [chapter], tmp_path)}
     # `return total` is short; the sigmoid line is in the chapter; the shape assert is visible.
@@ -62,9 +62,10 @@ def test_the_guard_sees_through_reformatting(tmp_path):
     # As Pygments renders it, rewrapped, with other spaces and a trailing comma.
     (site / "page.html").write_text(
         '<pre><span class="n">total</span><span class="o">=</span>(<span class="n">weights'
-        '</span>*inputs).sum(\n    dim=1,\n) &#43; bias</pre>'
+        "</span>*inputs).sum(\n    dim=1,\n) &#43; bias</pre>"
     )
-    notebook(site / "copy.ipynb", "x = 1\nassert torch.allclose(blend(w,x,b),\n  reference_blend(w,x,b))")
+    rewrapped = "x = 1\nassert torch.allclose(blend(w,x,b),\n  reference_blend(w,x,b))"
+    notebook(site / "copy.ipynb", rewrapped)
     (site / "clean.html").write_text("<p>total = weights.sum() + bias</p>")
     leaks = {(leak.path, leak.secret.region) for leak in find_leaks(secrets, [site], tmp_path)}
     assert leaks == {("site/page.html", "solution"), ("site/copy.ipynb", "hidden tests")}

@@ -1,0 +1,138 @@
+"""Exercise pages (book/_ext/exercise_pages.py): made from the student notebooks, configured
+consistently with the table of contents, the chapters and the autograder's assignments."""
+
+from __future__ import annotations
+
+import json
+import sys
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+import yaml
+
+from autograder.assignments import ASSIGNMENT_IDS
+from tests.site.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+from exercise_pages import decorate, write_pages  # noqa: E402
+from sphinx.errors import ExtensionError  # noqa: E402
+
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+EXERCISES = CONFIG["sphinx"]["config"]["exercise_chapters"]
+
+
+def student_notebook(*cells: tuple[str, str]) -> str:
+    nb = nbformat.v4.new_notebook()
+    for kind, source in cells:
+        make = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
+        nb.cells.append(make(source))
+    return nbformat.writes(nb)
+
+
+def test_released_notebooks_are_copied_as_they_are_and_the_others_announced(tmp_path):
+    released = tmp_path / "exercises" / "alpha" / "alpha.ipynb"
+    released.parent.mkdir(parents=True)
+    released.write_text(student_notebook(("md", "# Exercise alpha")))
+    written = write_pages(tmp_path, {"alpha": ["sgd"], "beta": ["rnns", "sgd"]})
+    pages = tmp_path / "book" / "exercises"
+    assert written == {"book/exercises/alpha": "exercises/alpha/alpha.ipynb"}
+    assert (pages / "alpha.ipynb").read_bytes() == released.read_bytes()
+    coming = (pages / "beta.md").read_text()
+    assert "(exercise-beta)=\n# Exercise `beta` (coming soon)" in coming
+    assert "{ref}`chapter-rnns` and {ref}`chapter-sgd`" in coming
+    assert sorted(p.name for p in pages.iterdir()) == ["alpha.ipynb", "beta.md"]
+
+
+def test_a_placeholder_gives_way_to_the_notebook_and_hand_written_pages_stay(tmp_path):
+    pages = tmp_path / "book" / "exercises"
+    write_pages(tmp_path, {"beta": ["rnns"]})
+    (pages / "index.md").write_text("(exercises)=\n# Exercises\n")
+    released = tmp_path / "exercises" / "beta" / "beta.ipynb"
+    released.parent.mkdir(parents=True)
+    released.write_text(student_notebook(("md", "# Exercise beta")))
+    write_pages(tmp_path, {"beta": ["rnns"]})
+    assert sorted(p.name for p in pages.iterdir()) == ["beta.ipynb", "index.md"]
+
+
+@pytest.mark.parametrize("bad", [{"Beta-1": ["rnns"]}, {"beta": "rnns"}])
+def test_a_malformed_configuration_is_refused(tmp_path, bad):
+    with pytest.raises(ExtensionError, match="exercise_chapters"):
+        write_pages(tmp_path, bad)
+
+
+def fake_app(exercise_chapters: dict) -> SimpleNamespace:
+    options = {
+        "repository_url": "https://github.com/org/course",
+        "launch_buttons": {"colab_url": "https://colab.research.google.com"},
+    }
+    config = SimpleNamespace(
+        exercise_chapters=exercise_chapters, html_theme_options=options, launch_paths={}
+    )
+    return SimpleNamespace(config=config, env=SimpleNamespace(doc2path=lambda d: f"/{d}.ipynb"))
+
+
+def test_an_exercise_page_gets_its_label_links_and_submission_steps():
+    app = fake_app({"alpha": ["sgd", "optimizers"]})
+    original = student_notebook(
+        ("md", "# Exercise `alpha`: steps\n\nIntro."),
+        ("code", 'try:\n    import dlf\nexcept ImportError:\n    %pip install --quiet "x"'),
+        ("code", "from dlf.data import make_ratings"),
+    )
+    source = [original]
+    decorate(app, "book/exercises/alpha", source)
+    nb = nbformat.reads(source[0], as_version=4)
+    nbformat.validate(nb)
+    texts = ["".join(c.source) for c in nb.cells]
+    assert texts[0] == "(exercise-alpha)=\n# Exercise `alpha`: steps\n\nIntro."
+    box = texts[1]
+    for expected in [
+        "{ref}`chapter-sgd` and {ref}`chapter-optimizers`",
+        "{download}`alpha.ipynb <alpha.ipynb>`",
+        "{launch}`Colab`",
+        "set-up cell installs it",
+        '%pip install "dl-foundations @ git+https://github.com/org/course"',
+        "{ref}`exercise-alpha-submit`",
+    ]:
+        assert expected in box, f"{expected!r} not in the box:\n{box}"
+    assert texts[-1].startswith("(exercise-alpha-submit)=\n## Check and submit")
+    assert texts[2:-1] == ["".join(c["source"]) for c in json.loads(original)["cells"][1:]]
+
+
+def test_a_notebook_without_dlf_needs_only_pytorch_and_other_pages_are_left_alone():
+    app = fake_app({"alpha": ["sgd"]})
+    source = [student_notebook(("code", "import torch"))]
+    decorate(app, "book/exercises/alpha", source)
+    texts = ["".join(c.source) for c in nbformat.reads(source[0], as_version=4).cells]
+    assert texts[0] == "(exercise-alpha)=\n# Exercise `alpha`\n"  # no title: one is added
+    assert "PyTorch only" in texts[1] and "pip install" not in texts[1]
+    for docname in ["book/sgd", "book/exercises/index", "book/exercises/gamma"]:
+        untouched = [student_notebook(("md", "# Title"))]
+        before = untouched[0]
+        decorate(app, docname, untouched)
+        assert untouched[0] == before, docname
+
+
+def toc_files(caption: str) -> list[str]:
+    part = next(p for p in TOC["parts"] if p["caption"] == caption)
+    return [entry["file"] for entry in part["chapters"]]
+
+
+def test_every_assignment_and_exercise_folder_has_a_page_in_the_toc():
+    folders = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
+    missing = sorted((set(ASSIGNMENT_IDS) | set(folders)) - set(EXERCISES))
+    assert not missing, f"add these to exercise_chapters in _config.yml: {missing}"
+    listed = toc_files("Exercises")
+    assert listed[0] == "book/exercises/index"
+    assert sorted(listed[1:]) == sorted(f"book/exercises/{e}" for e in EXERCISES)
+
+
+def test_every_exercise_names_chapters_of_the_book():
+    chapters = {f for part in TOC["parts"] for f in (e["file"] for e in part["chapters"])}
+    for exercise_id, chapter_ids in EXERCISES.items():
+        assert chapter_ids, f"{exercise_id}: no chapter"
+        for chapter in chapter_ids:
+            assert f"book/{chapter}" in chapters, f"{exercise_id}: {chapter} is not in _toc.yml"
+            text = (ROOT / "book" / f"{chapter}.md").read_text()
+            assert f"(chapter-{chapter})=" in text, f"book/{chapter}.md has no chapter label"
