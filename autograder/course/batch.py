@@ -184,16 +184,40 @@ class ClassGrader:
                 self.course, student, self.assignment.id, self.assignment.notebook
             )
             record = read_record(self.course.result_path(student, self.assignment.id))
+            stored = GradeResult.from_dict(record["result"]) if record is not None else None
             if (
                 not force
-                and record is not None
+                and stored is not None
                 and submission.problem is None
                 and record.get("sha256") == submission.sha256
+                and (stored.status != "graded" or self._wanted() <= {p.id for p in stored.parts})
             ):
-                reuse.append((submission, GradeResult.from_dict(record["result"])))
+                reuse.append((submission, stored))
             else:
                 todo.append(submission)
         return todo, reuse
+
+    def _wanted(self) -> set[str]:
+        """The parts this run grades (``--parts``, or all)."""
+        if self.settings.parts is not None:
+            return set(self.settings.parts)
+        return {p.id for p in self.assignment.parts}
+
+    def _merged(self, submission: Submission, result: GradeResult) -> GradeResult:
+        """With ``--parts``, keep the other parts' stored results for the same notebook."""
+        if self.settings.parts is None or result.status != "graded":
+            return result
+        old = read_record(self.course.result_path(submission.student, self.assignment.id))
+        if old is None or old.get("sha256") != submission.sha256:
+            return result
+        previous = GradeResult.from_dict(old["result"])
+        if previous.status != "graded":
+            return result
+        fresh = {p.id for p in result.parts}
+        order = {p.id: i for i, p in enumerate(self.assignment.parts)}
+        parts = [p for p in previous.parts if p.id not in fresh] + result.parts
+        result.parts = sorted(parts, key=lambda p: order.get(p.id, len(order)))
+        return result
 
     def run(
         self,
@@ -243,6 +267,7 @@ class ClassGrader:
         return report
 
     def _record(self, submission: Submission, result: GradeResult, report: BatchReport) -> None:
+        result = self._merged(submission, result)
         record = make_record(submission, self.assignment.id, result)
         write_json_atomic(self.course.result_path(submission.student, self.assignment.id), record)
         self.finish(submission, result, report)

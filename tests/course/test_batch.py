@@ -96,6 +96,19 @@ def test_regrading_one_student_with_force_is_idempotent(course):
         assert len(gb.find_assignment("collab").submissions) == 2
 
 
+def test_results_of_some_parts_are_completed_not_reused_for_others(course):
+    add_student(course, "ada", "collab", "correct")
+    only = lambda *parts: GraderSettings("collab", device="cpu", parts=parts)  # noqa: E731
+    for parts in (("create_params",), ("sigmoid_range",)):
+        report = ClassGrader(course, only(*parts), stream=StringIO()).run(InlinePool(only()))
+        assert report.graded == ["ada"]  # the stored result lacked this part: graded
+    stored = read_record(course.result_path("ada", "collab"))["result"]
+    assert [p["id"] for p in stored["parts"]] == ["create_params", "sigmoid_range"]
+    both = only("create_params", "sigmoid_range")
+    report = ClassGrader(course, both, stream=StringIO()).run(InlinePool(both))
+    assert report.unchanged == ["ada"] and report.graded == []
+
+
 def test_a_student_without_a_submission_is_reported(course):
     add_student(course, "ada", "collab", "correct")
     report = grade(course, students=["zed"])

@@ -3,13 +3,16 @@ consistently with the table of contents, the chapters and the autograder's assig
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import sys
 from types import SimpleNamespace
 
 import nbformat
 import pytest
 import yaml
+from IPython.core.inputtransformer2 import TransformerManager
 
 from autograder.assignments import ASSIGNMENT_IDS
 from tests.site.conftest import ROOT
@@ -136,3 +139,41 @@ def test_every_exercise_names_chapters_of_the_book():
             assert f"book/{chapter}" in chapters, f"{exercise_id}: {chapter} is not in _toc.yml"
             text = (ROOT / "book" / f"{chapter}.md").read_text()
             assert f"(chapter-{chapter})=" in text, f"book/{chapter}.md has no chapter label"
+
+
+# Modules every place a student may work has: Jupyter or VS Code with PyTorch, and Colab.
+ANYWHERE = set(sys.stdlib_module_names) | {"torch", "numpy", "matplotlib"}
+PACKAGE = f'"dl-foundations @ git+{CONFIG["repository"]["url"]}"'
+INSTALL = re.compile(r"^\s*%pip install [^\n]*" + re.escape(PACKAGE), re.MULTILINE)
+
+
+def imported_modules(source: str) -> set[str]:
+    tree = ast.parse(TransformerManager().transform_cell(source))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_the_student_notebook_runs_anywhere(exercise_id):
+    """Jupyter, VS Code, Colab without the course's files: PyTorch, and `dlf` once installed."""
+    path = ROOT / "exercises" / exercise_id / f"{exercise_id}.ipynb"
+    if not path.is_file():
+        pytest.skip(f"{exercise_id} is not released yet")
+    installed = False
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        extra = imported_modules(cell.source) - ANYWHERE - ({"dlf"} if installed else set())
+        if extra == {"dlf"}:
+            assert INSTALL.search(cell.source), (
+                f"{path.name} imports dlf before a set-up cell that installs it where it is "
+                f"missing (Colab): `%pip install {PACKAGE}` under `except ImportError:`"
+            )
+            installed = True
+        else:
+            assert not extra, f"{path.name} imports {sorted(extra)}, which Colab lacks"
