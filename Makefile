@@ -24,10 +24,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
 site: install
-	$(BIN)/jupyter-book build . -n -W --keep-going
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . -n -W --keep-going
 
 test: install
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -83,8 +83,8 @@ def forbidden_uses(sources: list[str], imports: list[str], forbidden: list[str])
             hit = None
             if isinstance(node, ast.Attribute):
                 dotted = _dotted(node)
-                if dotted:
-                    hit = _forbidden_match(dotted, forbidden, modules)
+                if dotted and _forbidden_match(dotted, forbidden, modules):
+                    hit = dotted  # as the student wrote it
             elif isinstance(node, ast.Name) and node.id in aliases and node.id not in defined:
                 hit = aliases[node.id]
             elif (
