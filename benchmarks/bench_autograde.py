@@ -186,6 +186,12 @@ def run_mode(mode: str, kinds: list[str], args, workdir: Path) -> dict:
               f"{statistics.mean(theirs.get(s, 0.0) for s in who):19.2f} | "
               f"{statistics.mean(mine.get(s, 0.0) for s in who):4.2f}")  # fmt: skip
     print("  * from the times nbgrader wrote its autograded notebooks (approximate)")
+    steady = [s for s, k in zip(students, kinds, strict=True) if k != "hanging"]
+    theirs_steady = sum(theirs_each.get(s, 0.0) for s in steady)
+    ours_steady = sum(ours_each.get(s, 0.0) for s in steady) / max(1, args.workers)
+    print(f"  throughput ratio on the {len(steady)} submissions that don't hang: "
+          f"{theirs_steady / max(ours_steady, 1e-9):6.1f}x "
+          f"(nbgrader {theirs_steady:.1f} s, ours {ours_steady:.1f} s per worker)")  # fmt: skip
     return {"mode": mode, "nbgrader": nb_seconds, "ours": our_seconds}
 
 
