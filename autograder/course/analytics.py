@@ -146,7 +146,7 @@ def failure_plot(stats: ClassStats) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    parts = stats.parts
+    parts = [p for p in stats.parts if p.graded]  # a part no one was graded on: left out
     figure, ax = plt.subplots(figsize=(6, 0.45 * len(parts) + 1))
     labels = [f"{p.title} ({p.id})" for p in parts]
     rates = [100 * p.failure_rate for p in parts]

@@ -82,6 +82,21 @@ def _not_graded(grade_id: str, max_points: float, reason: str) -> PartResult:
     return PartResult(grade_id, grade_id, 0.0, max_points, False, [f"not graded: {reason}"])
 
 
+def _unique_ids(cells: list) -> list:
+    """Cell ids must be unique (a restored test cell may share one with a student's copy)."""
+    seen: set[str] = set()
+    for index, cell in enumerate(cells):
+        cell_id = cell.get("id")
+        if cell_id is None:
+            continue
+        while cell_id in seen:
+            cell_id = f"{cell['id']}-{index}"
+            index += 1
+        cell["id"] = cell_id
+        seen.add(cell_id)
+    return cells
+
+
 def autograded_notebook(
     submission: nbformat.NotebookNode | None,
     release: nbformat.NotebookNode,
@@ -109,7 +124,7 @@ def autograded_notebook(
     for grade_id, cell in released.items():  # test cells the student deleted
         if grade_id not in seen and _meta(cell).get("grade") and not _meta(cell).get("solution"):
             cells.append(copy.deepcopy(cell))
-    nb.cells = cells
+    nb.cells = _unique_ids(cells)
     nb.metadata = copy.deepcopy(release.metadata)
 
     parts = {p.id: p for p in result.parts}

@@ -74,21 +74,13 @@ def warm(settings: GraderSettings) -> None:
     """Start the sandbox and compute the reference outputs now, before the first submission
     (so progress and ETA measure grading, not start-up)."""
     grader = grader_for(settings)
-    # The zygote's start-up (seconds, spent waiting on its pipe) overlaps the reference
-    # run; if it fails here, the first submission starts it again and reports why.
-    starter = threading.Thread(target=_start_quietly, args=(grader,), daemon=True)
-    starter.start()
+    # Started from this (the worker's main) thread: bubblewrap's --die-with-parent is tied
+    # to the thread that started it, so a zygote started from a helper thread would die
+    # with that thread.
+    grader.sandbox.start()
     for part in grader.assignment.parts:
         if settings.parts is None or part.id in settings.parts:
             grader.expected(part)
-    starter.join()
-
-
-def _start_quietly(grader: Grader) -> None:
-    try:
-        grader.sandbox.start()
-    except Exception:  # noqa: BLE001 - grade() starts it again and reports the error
-        pass
 
 
 def grade_task(task: GradeTask) -> dict:

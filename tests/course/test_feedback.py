@@ -72,10 +72,16 @@ def test_deleted_test_cell_is_put_back_and_duplicates_lose_their_metadata():
     duplicate = copy.deepcopy(cell(submission, "embedding"))
     duplicate.id = "copied-cell"
     submission.cells.append(duplicate)
+    stripped = cell(submission, "sigmoid_range")
+    del stripped.metadata["nbgrader"]  # the student's copy keeps the cell id, loses the tag
     nb = autograded_notebook(submission, release(), result())
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
     assert ids.count("dot_product") == 1 and ids.count("embedding") == 1
+    assert ids.count("sigmoid_range") == 1
     assert outputs_of(nb, "dot_product")  # its feedback is there too
+    cell_ids = [c.id for c in nb.cells]
+    assert len(cell_ids) == len(set(cell_ids))
+    nbformat.validate(nb)
 
 
 def test_messages_are_escaped():
