@@ -8,9 +8,15 @@ import re
 import pytest
 import yaml
 
-from tests.site.conftest import ROOT, site  # noqa: F401 - the session's built site
+from tests.site.conftest import ROOT, built_site
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
+
+
+@pytest.fixture(scope="session")
+def site():
+    """The built site (one strict build per session, shared with tests/site)."""
+    return built_site()
 
 
 def chapters() -> list[str]:
