@@ -35,7 +35,7 @@ def _start_worker(settings: GraderSettings) -> None:
 
 class InlinePool:
     """Grade in this process, one submission at a time (``--workers 0``: for debugging, and
-    for tests that share one warm grader)."""
+    for tests). Its grader stays warm for the next pool in this process until ``close``."""
 
     slots = 1
 
@@ -63,7 +63,7 @@ class InlinePool:
         return future.result()
 
     def close(self) -> None:
-        pass
+        close_all()
 
     def __enter__(self) -> InlinePool:
         return self

@@ -10,6 +10,7 @@ import pytest
 from autograder.assignments import get
 from autograder.course.cycle import record_assignment
 from autograder.course.layout import Course
+from autograder.course.worker import close_all
 from tests.course.students import submission, write_submission
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,13 @@ def add_student(
     path = write_submission(folder, get(assignment_id).notebook, content)
     (folder / "timestamp.txt").write_text(TIMESTAMP)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_warm_graders():
+    """The tests' in-process pools keep their graders warm; stop them at the end."""
+    yield
+    close_all()
 
 
 @pytest.fixture(scope="session")

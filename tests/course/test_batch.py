@@ -135,10 +135,14 @@ def test_kill_9_midway_then_rerun_loses_nothing_and_regrades_nothing(course, tmp
         f"--course={course.root}", "--workers=1", "--time-limit=3", f"--parts={','.join(PARTS)}",
     ]  # fmt: skip
     log = tmp_path / "first-run.log"
+    scratch = tmp_path / "tmp"  # what the killed batch leaves behind stays in tmp_path
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
     with open(log, "w") as err:
         batch = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
-        )
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
+            start_new_session=True,
+        )  # fmt: skip
     done = lambda: [s for s in students if course.result_path(s, "collab").exists()]  # noqa: E731
     try:
         assert _wait_for(lambda: len(done()) >= 2 and "ETA" in log.read_text(), 240)
