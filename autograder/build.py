@@ -2,8 +2,11 @@
 
 As otter's ``assign`` does, building fails unless the reference solution scores 100 % and
 the released notebook scores 0: an exercise whose own solution doesn't pass is never
-shipped. ``check_fresh`` regenerates into a temporary folder and compares with what is
-committed in exercises/, so a hand edit or a forgotten rebuild fails CI.
+shipped. It also fails when a part's CPU time limit leaves the reference less than
+``HEADROOM`` times the CPU time it needs: limits are kept tight (a hang costs the limit)
+but never so tight that a slower correct solution is stopped. ``check_fresh`` regenerates
+into a temporary folder and compares with what is committed in exercises/, so a hand edit
+or a forgotten rebuild fails CI.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import tempfile
 from pathlib import Path
 
 from autograder.grade import Grader
+from autograder.result import GradeResult
 from autograder.spec import ROOT, Assignment
+
+HEADROOM = 10.0  # a part's CPU limit is at least this many times what the reference uses
 
 
 class BuildError(RuntimeError):
@@ -44,7 +50,8 @@ def generate(assignment: Assignment, release_dir: Path) -> Path:
 
 
 def verify(assignment: Assignment, released: Path, grader: Grader | None = None) -> list[str]:
-    """Problems with the build: the solution must score 100 %, the release 0 %."""
+    """Problems with the build: the solution must score 100 % with room to spare under every
+    part's CPU limit, the release 0 %."""
     own = grader is None
     grader = grader or Grader(assignment, device="cpu")
     try:
@@ -56,6 +63,7 @@ def verify(assignment: Assignment, released: Path, grader: Grader | None = None)
                 f"{assignment.id}: the reference solution scores {solution.score:g}/"
                 f"{solution.max_score:g}: " + " | ".join(failing or [str(solution.error)])
             )
+        problems += tight_limits(grader.assignment, solution)
         release = grader.grade(released)
         if release.status != "graded" or release.score != 0:
             passing = [p.id for p in release.parts if p.passed]
@@ -67,6 +75,22 @@ def verify(assignment: Assignment, released: Path, grader: Grader | None = None)
     finally:
         if own:
             grader.close()
+
+
+def tight_limits(assignment: Assignment, solution: GradeResult) -> list[str]:
+    """Parts whose CPU limit is less than ``HEADROOM`` times the reference's CPU time."""
+    limits = {p.id: p.limits for p in assignment.parts}
+    problems = []
+    for part in solution.parts:
+        needed = part.cpu_seconds * HEADROOM
+        if part.id in limits and needed > limits[part.id].cpu:
+            problems.append(
+                f"{assignment.id}: part {part.id}: the reference used {part.cpu_seconds:.2f} s "
+                f"of CPU; its limit of {limits[part.id].cpu:g} s leaves less than "
+                f"{HEADROOM:g}x headroom for slower correct solutions: raise Limits(cpu=...) "
+                f"to at least {needed:.0f} s"
+            )
+    return problems
 
 
 def build(assignment: Assignment, check_only: bool = False, verified: bool = True) -> list[str]:

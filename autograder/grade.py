@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,10 +17,29 @@ import torch
 from autograder import compare, static_checks
 from autograder.drivers.runtime import load_statements
 from autograder.extract import Extraction, extract
-from autograder.notebook import NotebookError, code_cells, grade_cells, read_notebook
+from autograder.notebook import NotebookError, code_cells, grade_cells, read_cells
 from autograder.result import GradeResult, PartResult
 from autograder.sandbox import JobOutcome, Sandbox
 from autograder.spec import Assignment, Case, Mistake, Part
+
+
+def out_of_cpu(outcome: JobOutcome, limits) -> bool:
+    """Stopped by its CPU limit: SIGXCPU, or the SIGKILL that follows when it is ignored."""
+    return outcome.status == "signal:SIGXCPU" or (
+        outcome.status == "signal:SIGKILL" and outcome.cpu_seconds >= max(1, int(limits.cpu))
+    )
+
+
+@dataclass
+class Verdict:
+    """How one part went: the failure messages ([] when it passed), the CPU seconds its
+    sandboxed process used, whether it was stopped for running out of time, and how long it
+    took."""
+
+    messages: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    out_of_time: bool = False
+    seconds: float = 0.0  # in the sandbox and judging
 
 
 def resolve_device(device: str) -> str:
@@ -34,10 +54,10 @@ def resolve_device(device: str) -> str:
 
 def _status_message(outcome: JobOutcome, limits) -> str | None:
     status = outcome.status
+    if out_of_cpu(outcome, limits):
+        return f"stopped after its CPU time limit of {limits.cpu:g} s: is there an endless loop?"
     if status == "timeout":
         return f"stopped after the time limit of {limits.wall:g} s: is there an endless loop?"
-    if status == "signal:SIGXCPU":
-        return f"stopped after using {limits.cpu:g} s of CPU time: is there an endless loop?"
     if status in ("signal:SIGKILL", "signal:SIGSEGV", "exit:70") or "MemoryError" in str(
         outcome.meta
     ):
@@ -73,9 +93,10 @@ class Grader:
     ):
         self.assignment = assignment
         self.device = resolve_device(device)
-        self.sandbox = sandbox or Sandbox(self.device, isolation)
+        optimizers = any(p.uses_optimizers for p in assignment.parts)
+        self.sandbox = sandbox or Sandbox(self.device, isolation, warm_optimizers=optimizers)
         self.driver = importlib.import_module(f"autograder.drivers.{assignment.driver}")
-        source = read_notebook(assignment.source_path)
+        source = read_cells(assignment.source_path)
         self.points = {c.grade_id: c.points for c in grade_cells(source)}
         missing = [p.id for p in assignment.parts if p.id not in self.points]
         if missing:
@@ -135,19 +156,18 @@ class Grader:
             device=self.device,
         )
         try:
-            notebook = read_notebook(path)
+            notebook = read_cells(path)
         except NotebookError as err:
             result.status, result.error = "ungradable", str(err)
             return result
         extraction = extract(code_cells(notebook))
         result.warnings.extend(extraction.skipped_cells)
-        for part in self.assignment.parts:
-            if only is not None and part.id not in only:
-                continue
-            part_started = time.monotonic()
-            messages = self.grade_part(part, extraction)
+        wanted = [p for p in self.assignment.parts if only is None or p.id in only]
+        verdicts = self.run_parts(wanted, extraction)
+        for part in wanted:
+            verdict = verdicts[part.id]
             max_points = self.points[part.id]
-            passed = not messages
+            passed = not verdict.messages
             result.parts.append(
                 PartResult(
                     part.id,
@@ -155,28 +175,77 @@ class Grader:
                     max_points if passed else 0.0,
                     max_points,
                     passed,
-                    messages or ["correct"],
-                    round(time.monotonic() - part_started, 3),
+                    verdict.messages or ["correct"],
+                    round(verdict.seconds, 3),
+                    round(verdict.cpu_seconds, 3),
                 )
             )
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def grade_part(self, part: Part, extraction: Extraction) -> list[str]:
-        """The failure messages of one part ([] when it passed)."""
+    def run_parts(self, parts: list[Part], extraction: Extraction) -> dict[str, Verdict]:
+        """Run and judge ``parts`` of one submission: all of them in one sandboxed child,
+        in order. If a part is stopped (a hang, a crash), the parts after it run in a fresh
+        child, except those that use a definition that ran out of time: they are not run
+        again (a hang costs one part's time limit, not one per part that calls it)."""
+        verdicts: dict[str, Verdict] = {}
+        stuck: dict[str, str] = {}  # definition -> the part in which it ran out of time
+        pending = list(parts)
+        while pending:
+            runnable = []
+            for part in pending:
+                early = self._precheck(part, extraction, stuck)
+                if early is None:
+                    runnable.append(part)
+                else:
+                    verdicts[part.id] = early
+            if not runnable:
+                break
+            jobs = [self._job(part, extraction) for part in runnable]
+            outcomes = self.sandbox.run_parts([(job, probes, p.limits) for p, (job, probes)
+                                               in zip(runnable, jobs, strict=True)])  # fmt: skip
+            for part, outcome in zip(runnable, outcomes, strict=False):
+                judging = time.monotonic()
+                messages = self._judge(part, self.cases(part), outcome)
+                seconds = outcome.seconds + time.monotonic() - judging
+                out_of_time = outcome.status == "timeout" or out_of_cpu(outcome, part.limits)
+                verdicts[part.id] = Verdict(messages, outcome.cpu_seconds, out_of_time, seconds)
+                if out_of_time:
+                    stuck.update(dict.fromkeys(part.names, part.title))
+            pending = runnable[len(outcomes) :]
+        return verdicts
+
+    def _precheck(self, part: Part, extraction: Extraction, stuck: dict[str, str]):
+        """The verdict of a part that need not run (a missing name, a forbidden API, a use of
+        a definition that already ran out of time), or None."""
         missing = [n for n in part.names if not extraction.has(n)]
         if missing:
             names = ", ".join(f"`{n}`" for n in missing)
-            return [
-                f"{names} not found: define it at the top level of a code cell, "
-                "with exactly this name"
-            ]
+            return Verdict(
+                [
+                    f"{names} not found: define it at the top level of a code cell, "
+                    "with exactly this name"
+                ]
+            )
         closure = extraction.closure(part.names)
+        blocked = [n for n in closure if n in stuck]
+        if blocked:
+            name = blocked[0]
+            return Verdict(
+                [
+                    f"{part.title}: not run: it uses `{name}`, which did not finish within the "
+                    f"time limit in part {stuck[name]}; fix that part first"
+                ]
+            )
         sources = [extraction.definitions[n].source for n in closure]
         banned = static_checks.forbidden_uses(sources, extraction.imports, part.forbidden_names)
         if banned:
             uses = ", ".join(f"`{b}`" for b in banned)
-            return [f"uses {uses}, which this part asks you to build yourself"]
+            return Verdict([f"uses {uses}, which this part asks you to build yourself"])
+        return None
+
+    def _job(self, part: Part, extraction: Extraction) -> tuple[dict, dict[str, torch.Tensor]]:
+        """What the sandbox runs for ``part``: the job and its probe tensors."""
         cases = self.cases(part)
         probes = {f"{i}/{k}": v for i, c in enumerate(cases) for k, v in c.inputs.items()}
         job = {
@@ -186,8 +255,7 @@ class Grader:
             "cases": [c.config for c in cases],
             "forbidden_ops": part.forbidden_ops,
         }
-        outcome = self.sandbox.run(job, probes, part.limits)
-        return self._judge(part, cases, outcome)
+        return job, probes
 
     def _judge(self, part: Part, cases: list[Case], outcome: JobOutcome) -> list[str]:
         messages: list[str] = []

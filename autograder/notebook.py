@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:  # importing nbformat costs seconds (jsonschema): only where it is needed
+    import nbformat
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 
@@ -28,8 +30,10 @@ class GradeCell:
     source: str
 
 
-def read_notebook(path: str | Path) -> nbformat.NotebookNode:
-    """Read and validate ``path`` as a version-4 notebook, or raise :class:`NotebookError`."""
+def read_cells(path: str | Path) -> dict:
+    """Read ``path`` as a version-4 notebook, as plain JSON data (sources joined into strings),
+    or raise :class:`NotebookError`. Fast: nbformat is imported only to upgrade an old
+    notebook, so a grading process never pays for its import."""
     path = Path(path)
     if not path.is_file():
         raise NotebookError(f"{path}: no such file")
@@ -48,35 +52,51 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
             f"{path}: not a notebook: invalid JSON at line {err.lineno}, column {err.colno} "
             f"({err.msg})"
         ) from None
+    if isinstance(data, dict) and data.get("nbformat", 4) != 4:  # an older format: upgrade
+        try:
+            import nbformat
+
+            data = json.loads(json.dumps(nbformat.convert(nbformat.from_dict(data), 4)))
+        except Exception as err:  # nbformat raises many kinds
+            raise NotebookError(f"{path}: not a readable notebook ({err})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotebookError(f"{path}: not a notebook: no list of cells")
-    try:
-        nb = nbformat.from_dict(data)
-        if nb.get("nbformat", 4) != 4:
-            nb = nbformat.convert(nb, 4)
-    except Exception as err:  # nbformat raises many kinds
-        raise NotebookError(f"{path}: not a readable notebook ({err})") from None
-    for i, cell in enumerate(nb.cells):
+    for i, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or "cell_type" not in cell:
             raise NotebookError(f"{path}: cell {i} has no cell_type")
+        if not isinstance(cell.get("metadata", {}), dict):
+            raise NotebookError(f"{path}: cell {i} has metadata that is not a mapping")
         src = cell.get("source", "")
         if isinstance(src, list):
             cell["source"] = "".join(str(s) for s in src)
         elif not isinstance(src, str):
             raise NotebookError(f"{path}: cell {i} has a source that is not text")
-    return nb
+    return data
 
 
-def code_cells(nb: nbformat.NotebookNode) -> list[str]:
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """:func:`read_cells` as an nbformat ``NotebookNode`` (for writing notebooks back)."""
+    import nbformat
+
+    data = read_cells(path)
+    try:
+        return nbformat.from_dict(data)
+    except Exception as err:  # nbformat raises many kinds
+        raise NotebookError(f"{path}: not a readable notebook ({err})") from None
+
+
+def code_cells(nb: dict) -> list[str]:
     """The sources of the code cells, in notebook order."""
-    return [c["source"] for c in nb.cells if c.get("cell_type") == "code"]
+    return [c["source"] for c in nb["cells"] if c.get("cell_type") == "code"]
 
 
-def grade_cells(nb: nbformat.NotebookNode) -> list[GradeCell]:
+def grade_cells(nb: dict) -> list[GradeCell]:
     """nbgrader's autograded test cells (``grade: true`` and not ``solution``), in order."""
     cells = []
-    for cell in nb.cells:
+    for cell in nb["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not isinstance(meta, dict):
+            continue
         if meta.get("grade") and not meta.get("solution") and cell.get("cell_type") == "code":
             cells.append(GradeCell(meta["grade_id"], float(meta.get("points", 0)), cell["source"]))
     return cells

@@ -19,6 +19,7 @@ class PartResult:
     passed: bool
     messages: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the sandboxed process that ran the part
 
 
 @dataclass
@@ -59,7 +60,11 @@ class GradeResult:
     @classmethod
     def from_dict(cls, data: dict) -> GradeResult:
         fields = {k: v for k, v in data.items() if k not in ("score", "max_score", "parts")}
-        return cls(**fields, parts=[PartResult(**p) for p in data.get("parts", [])])
+        known = set(PartResult.__dataclass_fields__)
+        parts = [
+            PartResult(**{k: v for k, v in p.items() if k in known}) for p in data.get("parts", [])
+        ]
+        return cls(**fields, parts=parts)
 
     def to_text(self) -> str:
         """A report a student can act on: each part, its points, what went wrong."""

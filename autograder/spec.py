@@ -61,6 +61,9 @@ class Part:
     limits: Limits = field(default_factory=Limits)
     tolerance: float = 1.0  # multiplies the dtype's default tolerances
     labels: dict[str, str] = field(default_factory=dict)  # output key -> words for feedback
+    # Uses torch.optim in the sandbox: the zygote then takes an optimizer step before it
+    # forks (the first one imports torch._dynamo: a second of CPU a child would pay).
+    uses_optimizers: bool = False
 
 
 @dataclass

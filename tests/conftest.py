@@ -22,6 +22,16 @@ def collab_grader() -> Grader:
     return grader_for("collab")
 
 
+@pytest.fixture
+def grader(request) -> Grader:
+    """The warm grader of the assignment named by the test's ``task`` marker (a module's
+    ``pytestmark = pytest.mark.task("<assignment>")``)."""
+    marker = request.node.get_closest_marker("task")
+    if marker is None:
+        pytest.fail(f"{request.node.nodeid}: the grader fixture needs a task marker")
+    return grader_for(marker.args[0])
+
+
 def pytest_sessionfinish(session, exitstatus):
     for grader in _GRADERS.values():
         grader.close()

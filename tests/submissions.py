@@ -1,4 +1,5 @@
-"""Make test submissions from a source notebook: edit cells by grade id, write to a folder.
+"""Make test submissions from a source notebook: edit cells by grade id, write to a folder,
+grade them.
 
 Used by the assignment tests to build wrong, hostile and differently-written submissions
 from the reference solution, so each test states only the edit that matters.
@@ -62,3 +63,13 @@ def write(nb, folder: Path, name: str = "submission.ipynb") -> Path:
     path = Path(folder) / name
     nbformat.write(nb, path)
     return path
+
+
+def grade(grader, folder: Path, nb, only: list[str] | None = None):
+    """Write ``nb`` into ``folder`` and grade it: every part, or only the parts in ``only``."""
+    return grader.grade(write(nb, folder), only=only)
+
+
+def part(result, part_id: str):
+    """The PartResult of ``result`` whose id is ``part_id``."""
+    return next(p for p in result.parts if p.id == part_id)

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from autograder import assignments
-from autograder.build import build, verify
+from autograder.build import build, tight_limits, verify
+from autograder.result import GradeResult, PartResult
 from tests.submissions import replace_in_cell, source_notebook, write
 
 
@@ -39,3 +40,25 @@ def test_verify_refuses_a_solution_that_fails(tmp_path):
     problems = verify(moved, spec.release_path)
     assert len(problems) == 1 and "reference solution scores" in problems[0], problems
     assert "create_params" in problems[0] and "nn.Embedding" in problems[0], problems
+
+
+def test_a_cpu_limit_without_headroom_fails_the_build():
+    spec = assignments.get("collab")
+    part = next(p for p in spec.parts if p.id == "sigmoid_range")
+    tight = dataclasses.replace(part, limits=dataclasses.replace(part.limits, cpu=1.0))
+    moved = dataclasses.replace(spec, parts=[tight])
+    result = GradeResult("collab", "solution", "graded")
+    result.parts.append(PartResult("sigmoid_range", "sigmoid_range", 1, 1, True, [], 0.2, 0.15))
+    problems = tight_limits(moved, result)
+    assert len(problems) == 1 and "0.15 s of CPU" in problems[0], problems
+    assert "at least 2 s" in problems[0], problems  # 10x the reference's 0.15 s
+    result.parts[0].cpu_seconds = 0.05  # 10x fits under 1 s
+    assert tight_limits(moved, result) == []
+
+
+def test_every_solution_leaves_headroom_under_its_cpu_limits(collab_grader):
+    """The real numbers: collab's reference, measured in the sandbox, within its limits."""
+    spec = assignments.get("collab")
+    result = collab_grader.grade(spec.source_path, only=[p.id for p in spec.parts][:5])
+    assert all(p.cpu_seconds > 0 for p in result.parts), result.parts
+    assert tight_limits(spec, result) == []

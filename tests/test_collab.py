@@ -7,11 +7,12 @@ import pytest
 
 from tests.submissions import (
     append_code,
+    grade,
+    part,
     release_notebook,
     replace_in_cell,
     set_cell,
     source_notebook,
-    write,
 )
 
 pytestmark = pytest.mark.task("collab")
@@ -19,23 +20,15 @@ pytestmark = pytest.mark.task("collab")
 FAST = ["create_params", "embedding", "sigmoid_range", "dot_product", "embedding_dot_bias"]
 
 
-def grade(grader, tmp_path, nb, only=FAST):
-    return grader.grade(write(nb, tmp_path), only=only)
-
-
-def part(result, part_id):
-    return next(p for p in result.parts if p.id == part_id)
-
-
-def test_solution_scores_full_marks(collab_grader, tmp_path):
-    result = collab_grader.grade(write(source_notebook("collab"), tmp_path))
+def test_solution_scores_full_marks(grader, tmp_path):
+    result = grade(grader, tmp_path, source_notebook("collab"))
     assert result.status == "graded"
     assert result.score == result.max_score == 10, result.to_text()
     assert result.isolation == "bwrap"
 
 
-def test_release_scores_zero_with_not_implemented(collab_grader, tmp_path):
-    result = collab_grader.grade(write(release_notebook("collab"), tmp_path))
+def test_release_scores_zero_with_not_implemented(grader, tmp_path):
+    result = grade(grader, tmp_path, release_notebook("collab"))
     assert result.score == 0
     for p in result.parts:
         assert any("not implemented" in m for m in p.messages), (p.id, p.messages)
@@ -97,10 +90,10 @@ WRONG = {
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
-def test_wrong_submission_loses_points_on_the_right_part(collab_grader, tmp_path, name):
+def test_wrong_submission_loses_points_on_the_right_part(grader, tmp_path, name):
     cell_id, old, new, part_id, phrase = WRONG[name]
     nb = replace_in_cell(source_notebook("collab"), cell_id, old, new)
-    result = grade(collab_grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     failed = part(result, part_id)
     assert not failed.passed and failed.points == 0, result.to_text()
     text = " ".join(failed.messages)
@@ -111,19 +104,19 @@ def test_wrong_submission_loses_points_on_the_right_part(collab_grader, tmp_path
         assert all(part(result, p).passed for p in independent), result.to_text()
 
 
-def test_missing_name_scores_zero_with_a_message(collab_grader, tmp_path):
+def test_missing_name_scores_zero_with_a_message(grader, tmp_path):
     nb = replace_in_cell(
         source_notebook("collab"), DOT_CELL, "class DotProduct", "class Dotproduct"
     )
-    result = grade(collab_grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     assert "`DotProduct` not found" in part(result, "dot_product").messages[0]
     assert part(result, "embedding_dot_bias").passed
 
 
-def test_untrained_model_fails_the_training_part(collab_grader, tmp_path):
+def test_untrained_model_fails_the_training_part(grader, tmp_path):
     nb = replace_in_cell(source_notebook("collab"), "train-solution", "for epoch in range(8):",
                          "for epoch in range(0):")  # fmt: skip
-    result = grade(collab_grader, tmp_path, nb, only=["train"])
+    result = grade(grader, tmp_path, nb, only=["train"])
     assert not result.parts[0].passed
     assert "validation RMSE" in result.parts[0].messages[0]
 
@@ -152,30 +145,30 @@ CORRECT_VARIANTS = {
 
 
 @pytest.mark.parametrize("name", sorted(CORRECT_VARIANTS))
-def test_correct_submissions_written_differently_get_full_marks(collab_grader, tmp_path, name):
+def test_correct_submissions_written_differently_get_full_marks(grader, tmp_path, name):
     cell_id, old, new = CORRECT_VARIANTS[name]
     nb = replace_in_cell(source_notebook("collab"), cell_id, old, new)
-    result = grade(collab_grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     assert result.score == result.max_score, result.to_text()
 
 
-def test_reordered_duplicated_and_deleted_cells(collab_grader, tmp_path):
+def test_reordered_duplicated_and_deleted_cells(grader, tmp_path):
     nb = source_notebook("collab")
     nb.cells.reverse()  # every definition now comes before what it uses
     nb = append_code(nb, "def sigmoid_range(x, low, high):\n    raise ValueError('draft')")
     nb = append_code(nb, "def sigmoid_range(x, low, high):\n"
                          "    return torch.sigmoid(x) * (high - low) + low")  # fmt: skip
     nb = set_cell(nb, "train-data", "")  # a deleted cell
-    result = grade(collab_grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     assert result.score == result.max_score, result.to_text()
 
 
-def test_feedback_never_shows_probe_values(collab_grader, tmp_path):
+def test_feedback_never_shows_probe_values(grader, tmp_path):
     nb = replace_in_cell(source_notebook("collab"), SIGMOID_CELL, "* (high - low) + low",
                          "* (high - low) + low + 0.5")  # fmt: skip
-    result = grade(collab_grader, tmp_path, nb, only=["sigmoid_range"])
+    result = grade(grader, tmp_path, nb, only=["sigmoid_range"])
     text = result.to_text()
-    probes = collab_grader.cases(collab_grader.assignment.part("sigmoid_range"))
+    probes = grader.cases(grader.assignment.part("sigmoid_range"))
     for case in probes:
         for value in case.inputs["x"].flatten()[:20].tolist():
             assert f"{value:.4f}" not in text

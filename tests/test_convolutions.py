@@ -7,26 +7,16 @@ from __future__ import annotations
 import pytest
 
 from autograder import compare
-from autograder.assignments import get
-from autograder.grade import Grader
-from tests.submissions import release_notebook, replace_in_cell, set_cell, source_notebook, write
+from tests.submissions import (
+    grade,
+    part,
+    release_notebook,
+    replace_in_cell,
+    set_cell,
+    source_notebook,
+)
 
 pytestmark = pytest.mark.task("convolutions")
-
-
-@pytest.fixture(scope="module")
-def grader():
-    grader = Grader(get("convolutions"), device="cpu")
-    yield grader
-    grader.close()
-
-
-def grade(grader, tmp_path, nb, only=None):
-    return grader.grade(write(nb, tmp_path), only=only)
-
-
-def part(result, part_id):
-    return next(p for p in result.parts if p.id == part_id)
 
 
 def test_solution_scores_full_marks(grader, tmp_path):
@@ -103,7 +93,7 @@ WRONG = {
     "convolution through a computed name": (
         CONV, CONV_BODY_END,
         '    return vars(torch)["conv" + "2d"](x, weight, bias, stride, padding)', "conv2d",
-        "aten::convolution is not allowed"),
+        "aten::conv2d is not allowed"),  # the operator it called
     "im2col rows by kernel position": (
         IM2COL, "torch.stack(windows, dim=2)", "torch.stack(windows, dim=1)", "im2col",
         "channel varies slowest"),

@@ -1,10 +1,12 @@
 """Broken files get a clear NotebookError, never a traceback."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from autograder.notebook import NotebookError, grade_cells, read_notebook
+from autograder.notebook import NotebookError, grade_cells, read_cells, read_notebook
 from autograder.spec import ROOT
 
 
@@ -38,11 +40,26 @@ def test_grade_cells_of_the_collab_source():
     assert sum(c.points for c in cells) == 10
 
 
-def test_a_notebook_without_a_cell_list_is_refused(tmp_path):
-    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {},
-          "worksheets": [{"cells": [{"cell_type": "code", "input": "x = 1", "outputs": [],
-                                     "language": "python"}]}]}  # fmt: skip
-    path = tmp_path / "v3.ipynb"
+def test_grading_processes_do_not_import_nbformat():
+    """nbformat's import (jsonschema and its format checkers) costs seconds in every process:
+    the grader reads notebooks as JSON, so a worker doesn't pay for it."""
+    code = (
+        "import sys, autograder.grade, autograder.course.batch, autograder.course.cluster\n"
+        "from autograder.notebook import read_cells, grade_cells\n"
+        "cells = grade_cells(read_cells('solutions/collab/collab.ipynb'))\n"
+        "print(len(cells), 'nbformat' in sys.modules, 'jsonschema' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.stdout.split() == ["6", "False", "False"], done.stderr[-2000:]
+
+
+def test_read_cells_joins_sources_and_upgrades_old_notebooks(tmp_path):
+    path = tmp_path / "old.ipynb"
+    code = {"cell_type": "code", "input": ["x = 1\n", "y = 2"], "metadata": {}, "outputs": []}
+    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": [code]}]}
     path.write_text(json.dumps(v3))
-    with pytest.raises(NotebookError):
-        read_notebook(path)  # no top-level cells list: refused with a message
+    assert read_cells(path)["cells"][0]["source"] == "x = 1\ny = 2"  # upgraded to version 4
+    code = {"cell_type": "code", "source": ["x = 1\n", "y = 2"], "metadata": {}}
+    v4 = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [code]}
+    path.write_text(json.dumps(v4))
+    assert read_cells(path)["cells"][0]["source"] == "x = 1\ny = 2"

@@ -11,28 +11,19 @@ import torch
 from autograder.assignments import get, optimizers
 from autograder.assignments.checks import TRAJECTORY_TOLERANCES, first_divergence
 from autograder.drivers.runtime import load_statements
-from autograder.grade import Grader
 from autograder.spec import Case
-from tests.submissions import release_notebook, replace_in_cell, set_cell, source_notebook, write
+from tests.submissions import (
+    grade,
+    part,
+    release_notebook,
+    replace_in_cell,
+    set_cell,
+    source_notebook,
+)
 
 pytestmark = pytest.mark.task("optimizers")
 
 OPTIMIZER_PARTS = ["sgd", "rmsprop", "adam", "adamw"]
-
-
-@pytest.fixture(scope="module")
-def grader():
-    grader = Grader(get("optimizers"), device="cpu")
-    yield grader
-    grader.close()
-
-
-def grade(grader, tmp_path, nb, only=None):
-    return grader.grade(write(nb, tmp_path), only=only)
-
-
-def part(result, part_id):
-    return next(p for p in result.parts if p.id == part_id)
 
 
 def test_solution_scores_full_marks(grader, tmp_path):

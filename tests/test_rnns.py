@@ -7,35 +7,19 @@ from __future__ import annotations
 import pytest
 
 from autograder import compare
-from autograder.assignments import get
-from autograder.grade import Grader
 from tests.submissions import (
     append_code,
+    grade,
+    part,
     release_notebook,
     replace_in_cell,
     set_cell,
     source_notebook,
-    write,
 )
 
 pytestmark = pytest.mark.task("rnns")
 
 FAST = ["rnn_cell", "rnn", "identity_init"]
-
-
-@pytest.fixture(scope="module")
-def grader():
-    grader = Grader(get("rnns"), device="cpu")
-    yield grader
-    grader.close()
-
-
-def grade(grader, tmp_path, nb, only=None):
-    return grader.grade(write(nb, tmp_path), only=only)
-
-
-def part(result, part_id):
-    return next(p for p in result.parts if p.id == part_id)
 
 
 def test_solution_scores_full_marks(grader, tmp_path):

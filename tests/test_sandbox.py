@@ -63,3 +63,22 @@ def test_rlimits_fallback_grades_and_says_it_is_weaker(tmp_path):
 def test_unknown_isolation_is_refused():
     with pytest.raises(ValueError, match="unknown isolation"):
         iso.choose("docker")
+
+
+def test_parts_run_in_one_child_until_one_is_stopped():
+    """A job runs a submission's parts in order, each under its own limits; the outcomes
+    end with the part that was stopped, and the parts after it have not run."""
+    load = {"driver": "runtime", "function": "plain", "cases": []}
+    jobs = [
+        ({**load, "statements": ["import os\nfirst = os.getpid()"]}, {}, Limits(wall=20)),
+        ({**load, "statements": ["while True:\n    pass"]}, {}, Limits(wall=20, cpu=1)),
+        ({**load, "statements": ["x = 1"]}, {}, Limits(wall=20)),
+    ]
+    with Sandbox("cpu") as sandbox:
+        outcomes = sandbox.run_parts(jobs)
+        assert [o.status for o in outcomes] == ["ok", "signal:SIGXCPU"], outcomes
+        assert outcomes[0].finished and not outcomes[1].finished
+        assert 0.5 <= outcomes[1].cpu_seconds <= 2.5, outcomes[1]
+        # The sandbox is ready for the next job: the third part on its own.
+        again = sandbox.run_parts(jobs[2:])
+        assert [o.status for o in again] == ["ok"] and again[0].finished

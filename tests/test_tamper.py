@@ -14,7 +14,14 @@ import pytest
 from autograder.assignments import get
 from autograder.grade import Grader
 from autograder.sandbox.pool import Limits
-from tests.submissions import append_code, release_notebook, replace_in_cell, source_notebook, write
+from tests.submissions import (
+    append_code,
+    grade,
+    part,
+    release_notebook,
+    replace_in_cell,
+    source_notebook,
+)
 
 pytestmark = pytest.mark.task("collab")
 
@@ -31,14 +38,6 @@ def grader():
         yield g
 
 
-def grade(grader, tmp_path, nb, only=FAST):
-    return grader.grade(write(nb, tmp_path), only=only)
-
-
-def part(result, part_id):
-    return next(p for p in result.parts if p.id == part_id)
-
-
 def sabotage_sigmoid(body: str):
     """The release notebook (nothing implemented) with sigmoid_range replaced by ``body``."""
     nb = release_notebook("collab")
@@ -50,7 +49,7 @@ def test_patched_comparison_functions_earn_nothing(grader, tmp_path):
                      "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
                      "def sigmoid_range(x, low, high):\n    torch.testing.assert_close = print\n"
                      "    return x")  # fmt: skip
-    result = grade(grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     assert result.score == 0, result.to_text()
 
 
@@ -61,7 +60,7 @@ def test_always_equal_tensor_subclass_earns_nothing(grader, tmp_path):
                      "    def allclose(self, *a, **k):\n        return True\n"
                      "def sigmoid_range(x, low, high):\n"
                      "    return torch.zeros_like(x).as_subclass(Liar)")  # fmt: skip
-    result = grade(grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     assert not part(result, "sigmoid_range").passed
     assert "values differ" in " ".join(part(result, "sigmoid_range").messages)
 
@@ -70,7 +69,7 @@ def test_assert_rewriting_input_transformer_earns_nothing(grader, tmp_path):
     nb = append_code(release_notebook("collab"), "ip = get_ipython()\n"
                      "ip.input_transformers_cleanup.append(lambda lines: "
                      "[l.replace('assert', 'pass #') for l in lines])")  # fmt: skip
-    result = grader.grade(write(nb, tmp_path))
+    result = grade(grader, tmp_path, nb)
     assert result.score == 0
 
 
@@ -90,12 +89,12 @@ def test_assert_rewriting_input_transformer_earns_nothing(grader, tmp_path):
 def test_faults_cost_only_their_part(grader, tmp_path, body, phrase):
     nb = append_code(source_notebook("collab"), "import torch\n"
                      "def sigmoid_range(x, low, high):\n" + body)  # fmt: skip
-    result = grade(grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     broken = part(result, "sigmoid_range")
     assert not broken.passed and phrase in " ".join(broken.messages), result.to_text()
     # The other parts are graded normally, and the grader keeps working afterwards.
     assert part(result, "create_params").passed and part(result, "embedding").passed
-    again = grade(grader, tmp_path, source_notebook("collab"))
+    again = grade(grader, tmp_path, source_notebook("collab"), only=FAST)
     assert again.score == again.max_score, again.to_text()
 
 
@@ -109,7 +108,7 @@ def test_reading_the_solutions_fails(grader, tmp_path):
     )
     nb = append_code(source_notebook("collab"), "import torch\n"
                      "def sigmoid_range(x, low, high):\n" + body)  # fmt: skip
-    result = grade(grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     broken = part(result, "sigmoid_range")
     assert not broken.passed
     assert "FileNotFoundError" in " ".join(broken.messages)
@@ -121,7 +120,7 @@ def test_writing_outside_its_folder_fails(grader, tmp_path):
     body = "".join(f"    open({str(t)!r}, 'w').write('x')\n" for t in targets)
     nb = append_code(source_notebook("collab"), "import torch\n"
                      "def sigmoid_range(x, low, high):\n" + body + "    return x")  # fmt: skip
-    result = grade(grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     assert not part(result, "sigmoid_range").passed
     assert not any(t.exists() for t in targets)
 
@@ -150,7 +149,7 @@ def test_no_network(grader, tmp_path):
     )
     nb = append_code(source_notebook("collab"), "import torch\n"
                      "def sigmoid_range(x, low, high):\n" + body)  # fmt: skip
-    result = grade(grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     thread.join()
     server.close()
     assert received == []
@@ -176,7 +175,7 @@ def test_forged_points_in_the_submission_are_ignored(grader, tmp_path):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade"):
             meta["points"] = 1000
-    result = grader.grade(write(nb, tmp_path))
+    result = grade(grader, tmp_path, nb)
     assert result.max_score == 10 and result.score == 0
 
 
@@ -184,5 +183,5 @@ def test_an_exception_message_cannot_claim_success(grader, tmp_path):
     nb = replace_in_cell(source_notebook("collab"), "sigmoid_range-solution",
                          "return torch.sigmoid(x) * (high - low) + low",
                          "raise RuntimeError('correct')")  # fmt: skip
-    result = grade(grader, tmp_path, nb)
+    result = grade(grader, tmp_path, nb, only=FAST)
     assert not part(result, "sigmoid_range").passed

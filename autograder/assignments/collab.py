@@ -19,6 +19,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 FORBIDDEN = ["nn.Embedding", "functional.embedding", "F.embedding", "torch.embedding",
              "nn.EmbeddingBag", "embedding_bag"]  # fmt: skip
 FORBIDDEN_OPS = ["aten::embedding"]
+# Probes of a few dozen rows: the reference needs about 0.03 s of CPU a part, and even a
+# Python loop over every row stays far below a second; an endless loop costs 1 s, not more.
+SMALL_PROBES = Limits(cpu=1.0)
 
 
 def _randn(gen: torch.Generator, *shape, dtype="float32") -> torch.Tensor:
@@ -168,6 +171,7 @@ ASSIGNMENT = Assignment(
             ["create_params"],
             "create_params",
             create_params_cases,
+            limits=SMALL_PROBES,
             compare=False,
             checks=[
                 flag(
@@ -186,6 +190,7 @@ ASSIGNMENT = Assignment(
             ["Embedding"],
             "embedding",
             embedding_cases,
+            limits=SMALL_PROBES,
             checks=[
                 normal_draw("_initial", "Embedding's initial weight", 0.01, min_count=300),
                 _matches_pytorch,
@@ -204,6 +209,7 @@ ASSIGNMENT = Assignment(
             ["sigmoid_range"],
             "sigmoid_range",
             sigmoid_range_cases,
+            limits=SMALL_PROBES,
             mistakes=SIGMOID_MISTAKES,
             labels={
                 "out": "output",
@@ -217,6 +223,7 @@ ASSIGNMENT = Assignment(
             ["DotProduct"],
             "dot_product",
             model_cases(False),
+            limits=SMALL_PROBES,
             forbidden_names=FORBIDDEN,
             forbidden_ops=FORBIDDEN_OPS,
             mistakes=[
@@ -240,6 +247,7 @@ ASSIGNMENT = Assignment(
             ["EmbeddingDotBias"],
             "embedding_dot_bias",
             model_cases(True),
+            limits=SMALL_PROBES,
             forbidden_names=FORBIDDEN,
             forbidden_ops=FORBIDDEN_OPS,
             mistakes=[
@@ -287,6 +295,7 @@ ASSIGNMENT = Assignment(
             forbidden_names=FORBIDDEN,
             forbidden_ops=FORBIDDEN_OPS,
             limits=Limits(wall=120, cpu=240, threads=2),
+            uses_optimizers=True,
         ),
     ],
 )

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.assignments.checks import ONLY_IF, agrees_with, init_scale
+from autograder.sandbox.pool import Limits
 from autograder.spec import Assignment, Case, Mistake, Part
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -35,7 +36,7 @@ FORBIDDEN_NAMES = [
     "_nn.adaptive_max_pool2d", "nn.MaxPool2d", "nn.AvgPool2d", "nn.AdaptiveMaxPool2d",
     "nn.AdaptiveAvgPool2d", "nn.LPPool2d",
 ]  # fmt: skip
-# The ATen operators behind them (checked with a TorchDispatchMode): F.conv2d, nn.Conv2d,
+# The ATen operators behind them (refused at run time): F.conv2d, nn.Conv2d,
 # torch.conv2d and conv_transpose2d reach aten::convolution (and convolution_backward);
 # F.unfold and F.fold reach aten::im2col / aten::col2im; pooling reaches
 # aten::max_pool2d_with_indices, aten::avg_pool2d, aten::_adaptive_avg_pool2d and
@@ -380,6 +381,11 @@ CONV_MODULE_MISTAKES = [
 ]  # fmt: skip
 
 
+# A solution that loops over pixels and channels in Python is correct, and hundreds of times
+# slower than the reference (0.1 s of CPU): the probes are small, the limits generous.
+LOOPS = Limits(wall=60.0, cpu=30.0)
+
+
 def _conv_part(part_id: str, title: str, function: str, cases, mistakes, **extra) -> Part:
     return Part(
         part_id,
@@ -394,6 +400,7 @@ def _conv_part(part_id: str, title: str, function: str, cases, mistakes, **extra
         mistakes=mistakes,
         tolerance=extra.pop("tolerance", CONV_TOLERANCE),
         labels=CONV_LABELS,
+        limits=LOOPS,
         **extra,
     )
 

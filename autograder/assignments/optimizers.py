@@ -182,6 +182,7 @@ def optimizer_part(name: str, title: str, probes: list[tuple], mistakes: list[Mi
             *_zero_grad_checks(name),
         ],
         forbidden_names=FORBIDDEN,
+        uses_optimizers=True,  # subclasses of torch.optim.Optimizer
         # The grader caches a mistake's namespace by name: keep names unique per assignment.
         mistakes=[replace(m, name=f"{name}: {m.name}") for m in mistakes],
     )

@@ -3,7 +3,7 @@ assignment, reused for every submission the process is given.
 
 A worker imports torch once, starts its sandbox's zygote once and computes the reference
 outputs once; each submission then costs only the sandboxed children that run its parts
-(a fresh fork per part, as always). The same functions serve the local process pool
+(a fresh fork per submission, as always). The same functions serve the local process pool
 (:mod:`autograder.course.batch`) and Dask workers (:mod:`autograder.course.cluster`).
 """
 
@@ -66,6 +66,9 @@ def grader_for(settings: GraderSettings) -> Grader:
     with _LOCK:
         if settings not in _GRADERS:
             assignment = capped(assignments.get(settings.assignment), settings.time_limit)
+            if settings.parts is not None:  # only what is graded: its sandbox warms only that
+                kept = [p for p in assignment.parts if p.id in settings.parts]
+                assignment = dataclasses.replace(assignment, parts=kept)
             _GRADERS[settings] = Grader(assignment, settings.device, settings.isolation)
         return _GRADERS[settings]
 

@@ -13,11 +13,11 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from contextlib import contextmanager
 
 import torch
 from safetensors.torch import load_file, save_file
-from torch.utils._python_dispatch import TorchDispatchMode
 
 MAX_MESSAGE = 1500
 
@@ -38,25 +38,67 @@ def plain(value, what: str) -> torch.Tensor:
     return tensor.detach().to("cpu").contiguous().clone()
 
 
-class Forbid(TorchDispatchMode):
-    """Raise on any ATen operator whose name starts with one of ``prefixes``."""
+# Every dispatch key a forbidden operator could run under: backends, their autograd keys,
+# sparse, quantized, nested and meta tensors.
+FORBID_KEYS = (
+    "CPU", "CUDA", "Meta", "SparseCPU", "SparseCUDA", "SparseCsrCPU", "SparseCsrCUDA",
+    "QuantizedCPU", "QuantizedCUDA", "NestedTensorCPU", "NestedTensorCUDA", "MkldnnCPU",
+    "AutogradCPU", "AutogradCUDA", "AutogradMeta", "AutogradNestedTensor",
+)  # fmt: skip
+
+
+class Forbid:
+    """Raise on any ATen operator whose name starts with one of ``prefixes``.
+
+    Each such operator's kernels are replaced, for the duration, by one that raises: the
+    operator is caught however it is reached (``F.embedding``, ``torch.ops.aten.embedding``,
+    an alias, another operator that calls it), and every other operator runs at full speed
+    (a Python dispatch mode would slow every operation, and a training loop several times).
+    ``hit`` remembers the first forbidden call, even if the student's code caught the error.
+    """
 
     def __init__(self, prefixes: list[str]):
-        super().__init__()
         self.prefixes = tuple(prefixes)
         self.hit: str | None = None
+        self._library = None
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func._schema.name
-        if self.prefixes and name.startswith(self.prefixes):
-            self.hit = name
-            raise ForbiddenOperation(f"{name} is not allowed in this part")
-        return func(*args, **(kwargs or {}))
+    def operators(self) -> list[str]:
+        """The registered ATen operators (with overload) the prefixes name."""
+        if not self.prefixes:
+            return []
+        return sorted(
+            n for n in torch._C._dispatch_get_all_op_names() if n.startswith(self.prefixes)
+        )
+
+    def _refuse(self, name: str):
+        def refuse(*args, **kwargs):
+            self.hit = self.hit or name.split(".")[0]
+            raise ForbiddenOperation(f"{self.hit} is not allowed in this part")
+
+        return refuse
+
+    def __enter__(self) -> Forbid:
+        library = torch.library.Library("aten", "IMPL")
+        with warnings.catch_warnings():  # "overriding a previously registered kernel": intended
+            warnings.simplefilter("ignore")
+            for name in self.operators():
+                for key in FORBID_KEYS:
+                    try:
+                        library.impl(name.split("::", 1)[1], self._refuse(name), key)
+                    except RuntimeError:  # e.g. no Meta kernel for a decomposing operator
+                        continue
+        self._library = library
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._library is not None:
+            self._library._destroy()  # the original kernels are back
+            self._library = None
 
 
 @contextmanager
 def forbidding(mode: Forbid):
-    """Activate ``mode`` only when it forbids something (dispatch modes cost time)."""
+    """Activate ``mode`` only when it forbids something."""
     if not mode.prefixes:
         yield mode
         return
@@ -104,6 +146,14 @@ def describe_exception(err: BaseException) -> str:
     return text[:MAX_MESSAGE]
 
 
+def seed(value: int, device: str) -> None:
+    """Seed the generator the case draws from; the same state ``torch.manual_seed`` gives the
+    CPU generator (which, without CUDA, also queues a CUDA seeding and records a stack)."""
+    torch.default_generator.manual_seed(value)
+    if device.startswith("cuda"):
+        torch.cuda.manual_seed_all(value)
+
+
 def run_job(job_dir: str) -> None:
     """Run every case of the job and write ``out.safetensors`` and ``meta.json``."""
     with open(os.path.join(job_dir, "job.json")) as fh:
@@ -119,34 +169,35 @@ def run_job(job_dir: str) -> None:
     function = getattr(driver, job["function"])
     outputs: dict[str, torch.Tensor] = {}
     meta: dict = {"load_failures": failures, "cases": []}
-    for index, case in enumerate(job["cases"]):
-        device = job.get("device", "cpu")
-        case = {**case, "device": device}
-        inputs = {
-            k[len(f"{index}/") :]: v.to(device)
-            for k, v in probes.items()
-            if k.startswith(f"{index}/")
-        }
-        record: dict = {"error": None, "forbidden": None}
-        torch.manual_seed(case.get("seed", 0))
-        guard = Forbid(job.get("forbidden_ops", []))
-        try:
-            with forbidding(guard):
+    device = job.get("device", "cpu")
+    guard = Forbid(job.get("forbidden_ops", []))
+    with forbidding(guard):
+        for index, case in enumerate(job["cases"]):
+            case = {**case, "device": device}
+            inputs = {
+                k[len(f"{index}/") :]: v.to(device)
+                for k, v in probes.items()
+                if k.startswith(f"{index}/")
+            }
+            record: dict = {"error": None, "forbidden": None}
+            seed(case.get("seed", 0), device)
+            guard.hit = None
+            try:
                 result = function(namespace, inputs, case)
-            if not isinstance(result, dict):
-                raise DriverError("the driver produced no outputs")
-            for key, value in result.items():
-                outputs[f"{index}/{key}"] = plain(value, key)
-        except DriverError as err:
-            record["error"] = str(err)[:MAX_MESSAGE]
-        except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, anything
-            record["error"] = describe_exception(err)
-        if guard.hit:  # even if the student's code caught the exception
-            record["forbidden"] = f"{guard.hit} is not allowed in this part"
-        meta["cases"].append(record)
-        # Write as we go: a crash in a later case keeps the earlier results.
-        save_file(outputs, os.path.join(job_dir, "out.safetensors"))
-        _write_json(os.path.join(job_dir, "meta.json"), meta)
+                if not isinstance(result, dict):
+                    raise DriverError("the driver produced no outputs")
+                for key, value in result.items():
+                    outputs[f"{index}/{key}"] = plain(value, key)
+            except DriverError as err:
+                record["error"] = str(err)[:MAX_MESSAGE]
+            except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, anything
+                record["error"] = describe_exception(err)
+            if guard.hit:  # even if the student's code caught the exception
+                record["forbidden"] = f"{guard.hit} is not allowed in this part"
+            meta["cases"].append(record)
+            # Write as we go: a crash in a later case keeps the earlier results.
+            save_file(outputs, os.path.join(job_dir, "out.safetensors"))
+            _write_json(os.path.join(job_dir, "meta.json"), meta)
     meta["finished"] = True
     _write_json(os.path.join(job_dir, "meta.json"), meta)
 

@@ -1,16 +1,26 @@
 """The warm sandboxed process: import torch once, then fork a fresh child for every job.
 
-Protocol (JSON lines): the trusted process writes ``{"job": DIR, "timeout": s, "cpu": s,
-"memory": bytes, "nproc": n, "threads": n}`` on stdin; the zygote answers ``{"job": DIR,
-"status": ..., "seconds": ...}`` on stdout once the child is done or killed. The zygote never
-runs student code itself; after each job it kills every process left in its PID namespace
-and empties /tmp, so the next child starts from a pristine copy.
+A job is one submission's parts, run one after the other in one child (so a submission
+pays for one fork and one warm-up, not one per part). Protocol (JSON lines): the trusted
+process writes ``{"job": DIR, "parts": [{"dir": NAME, "timeout": s, "cpu": s}, ...],
+"memory": bytes, "nproc": n, "file_size": bytes}`` on stdin; the zygote answers ``{"job":
+DIR, "parts": [{"status": ..., "seconds": ..., "cpu": ...}, ...]}`` on stdout, one entry per
+part that started: "ok" for each part that finished, then, if the child died or was
+stopped, that part's ending ("timeout", "signal:SIGXCPU", "exit:N", ...). The parts after
+it did not run; the trusted side decides what to run next.
+
+Each part has its own wall-clock limit (enforced here, from the moment the child says the
+part started) and CPU limit (the child's soft ``RLIMIT_CPU``, raised part by part). The
+zygote never runs student code itself; after each job it kills every process left in its
+PID namespace and empties /tmp, so the next child starts from a pristine copy.
 """
 
 import ctypes
 import json
+import math
 import os
 import resource
+import select
 import shutil
 import signal
 import sys
@@ -42,20 +52,49 @@ def _virtual_size() -> int:
     return 0
 
 
-def _child(request: dict) -> None:
-    """In the forked child: confine, then run the job. Never returns."""
+PROGRESS_FD = 3  # the child reports "start K" and "done K CPU" lines here
+MAX_PROGRESS_BYTES = 1 << 16
+START_SLACK = 10.0  # seconds for the child to get from fork to its first part
+
+
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _say(line: str) -> None:
+    os.write(PROGRESS_FD, (line + "\n").encode())
+
+
+def _redirect_output(path: str) -> None:
+    """Send this part's prints (and the C library's) to its own output.txt."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+
+
+def _child(request: dict, progress: int) -> None:
+    """In the forked child: confine, then run the parts in order. Never returns."""
     code = 0
     try:
         os.setsid()
         job_dir = request["job"]
+        parts = request["parts"]
         devnull = os.open(os.devnull, os.O_RDONLY)
-        out = os.open(os.path.join(job_dir, "output.txt"), os.O_WRONLY | os.O_CREAT, 0o600)
         os.dup2(devnull, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.closerange(3, 1024)
+        os.dup2(progress, PROGRESS_FD)
+        os.closerange(PROGRESS_FD + 1, 1024)
+        # SIGXCPU at each part's soft limit (a clear "CPU time limit" status); SIGKILL at the
+        # hard limit, for code that ignores SIGXCPU: the whole job's budget, plus a second.
+        hard = sum(math.ceil(p["cpu"]) for p in parts) + len(parts) + 1
         limits = {
-            resource.RLIMIT_CPU: int(request["cpu"]),
+            resource.RLIMIT_CPU: (math.ceil(parts[0]["cpu"]), hard),
             resource.RLIMIT_FSIZE: int(request.get("file_size", 64 << 20)),
             resource.RLIMIT_CORE: 0,
         }
@@ -64,9 +103,17 @@ def _child(request: dict) -> None:
         if request.get("nproc"):
             limits[resource.RLIMIT_NPROC] = int(request["nproc"])
         for which, value in limits.items():
-            resource.setrlimit(which, (value, value))
+            resource.setrlimit(which, value if isinstance(value, tuple) else (value, value))
         os.chdir(job_dir)
-        runtime.run_job(job_dir)
+        for index, part in enumerate(parts):
+            part_dir = os.path.join(job_dir, part["dir"])
+            _redirect_output(os.path.join(part_dir, "output.txt"))
+            hard = resource.getrlimit(resource.RLIMIT_CPU)[1]  # student code may lower it
+            soft = max(1, round(_cpu_used() + part["cpu"]))  # whole seconds: within 0.5 s
+            resource.setrlimit(resource.RLIMIT_CPU, (min(soft, hard), hard))
+            _say(f"start {index}")
+            runtime.run_job(part_dir)
+            _say(f"done {index} {_cpu_used():.6f}")
     except BaseException:  # noqa: BLE001
         code = 70
     finally:
@@ -105,33 +152,118 @@ def _unlink(path: str) -> None:
         pass
 
 
-def _wait(pid: int, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            if os.WIFSIGNALED(status):
-                sig = os.WTERMSIG(status)
-                return f"signal:{signal.Signals(sig).name}"
-            return f"exit:{os.WEXITSTATUS(status)}"
-        if time.monotonic() > deadline:
+def _ending(wait_status: int) -> str:
+    if os.WIFSIGNALED(wait_status):
+        return f"signal:{signal.Signals(os.WTERMSIG(wait_status)).name}"
+    return f"exit:{os.WEXITSTATUS(wait_status)}"
+
+
+class _Progress:
+    """What the child has said so far: which part runs, since when, and what has finished."""
+
+    def __init__(self, parts: list[dict], started: float):
+        self.parts = parts
+        self.results: list[dict] = []
+        self.current: tuple[int, float] | None = None  # (part index, its start time)
+        self.cpu_before = 0.0  # CPU seconds used by the parts that finished
+        self.overall = started + sum(float(p["timeout"]) for p in parts) + START_SLACK
+        self.buffer = b""
+
+    @property
+    def deadline(self) -> float:
+        if self.current is None:
+            return self.overall
+        index, since = self.current
+        return min(self.overall, since + float(self.parts[index]["timeout"]))
+
+    def feed(self, chunk: bytes, now: float) -> bool:
+        """Take the child's lines; False if it is abusing the channel."""
+        self.buffer += chunk
+        if len(self.buffer) > MAX_PROGRESS_BYTES:
+            return False
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            words = line.decode(errors="replace").split()
+            if len(words) == 2 and words[0] == "start" and words[1] == str(len(self.results)):
+                self.current = (len(self.results), now)
+            elif len(words) == 3 and words[0] == "done" and self.current is not None:
+                index, since = self.current
+                if words[1] != str(index):
+                    continue
+                try:
+                    cpu = float(words[2])
+                except ValueError:
+                    continue
+                self.results.append({"status": "ok", "seconds": now - since,
+                                     "cpu": max(0.0, cpu - self.cpu_before)})  # fmt: skip
+                self.cpu_before, self.current = cpu, None
+        return True
+
+    def end(self, status: str, total_cpu: float, now: float) -> list[dict]:
+        """The results, with the part that was running (or due next) given ``status``."""
+        if self.current or (len(self.results) < len(self.parts) and status != "exit:0"):
+            since = self.current[1] if self.current else now
+            cpu = max(0.0, total_cpu - self.cpu_before)
+            self.results.append({"status": status, "seconds": now - since, "cpu": cpu})
+        return self.results
+
+
+def _run(request: dict) -> list[dict]:
+    """Fork the child for one job and watch it; the per-part results."""
+    reader, writer = os.pipe()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        _child(request, writer)
+    os.close(writer)
+    progress = _Progress(request["parts"], started)
+    exited = os.pidfd_open(pid)  # readable once the child has exited
+    watched = [reader, exited]
+    status = None
+    while status is None:
+        now = time.monotonic()
+        if now >= progress.deadline:
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return "timeout"
-        time.sleep(0.002)
+            status = "timeout"
+            break
+        ready, _, _ = select.select(watched, [], [], progress.deadline - now)
+        if reader in ready:
+            chunk = os.read(reader, 4096)
+            if not chunk:
+                watched.remove(reader)  # closed; the child's exit is still watched
+            elif not progress.feed(chunk, time.monotonic()):
+                os.kill(pid, signal.SIGKILL)
+                status = "exit:71"  # flooded the progress channel
+        if exited in ready and status is None:
+            if reader in watched:  # what the child said just before exiting
+                while select.select([reader], [], [], 0)[0]:
+                    chunk = os.read(reader, 4096)
+                    if not chunk or not progress.feed(chunk, time.monotonic()):
+                        break
+            break
+    _, wait_status, usage = os.wait4(pid, 0)
+    os.close(exited)
+    os.close(reader)
+    ended = time.monotonic()
+    _sweep(pid)
+    status = status or _ending(wait_status)
+    return progress.end(status, usage.ru_utime + usage.ru_stime, ended)
 
 
 def _prewarm() -> None:
-    """Load what torch loads lazily (dispatch modes, autograd, optimizers) once, here, so
-    that no forked child pays for it. One thread only: no thread pool exists to fork."""
+    """Load what torch loads lazily (kernel overrides, autograd, and optimizers when the
+    parts use them) once, here, so that no forked child pays for it. One thread only: no
+    thread pool exists to fork."""
     torch.set_num_threads(1)
-    with runtime.forbidding(runtime.Forbid(["aten::_never_"])):
+    with runtime.forbidding(runtime.Forbid(["aten::embedding_renorm"])):
         weight = torch.randn(5, 3, requires_grad=True)
         loss = weight[torch.tensor([1, 2])].sum() + torch.sigmoid(weight).mean()
         loss.backward()
-    optimizer = torch.optim.Adam([weight], lr=0.1)
-    optimizer.step()
-    optimizer.zero_grad()
+    if WARM_OPTIMIZERS:  # the first step imports torch._dynamo: a second of CPU
+        optimizer = torch.optim.Adam([weight], lr=0.1)
+        optimizer.step()
+        optimizer.zero_grad()
 
 
 def serve() -> None:
@@ -140,18 +272,13 @@ def serve() -> None:
     print(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            _child(request)
-        status = _wait(pid, float(request["timeout"]))
-        _sweep(pid)
-        answer = {"job": request["job"], "status": status, "seconds": time.monotonic() - started}
-        print(json.dumps(answer), flush=True)
+        results = _run(request)
+        print(json.dumps({"job": request["job"], "parts": results}), flush=True)
 
 
 BASE_VSIZE = _virtual_size()
 SANDBOXED = "--sandboxed" in sys.argv
+WARM_OPTIMIZERS = "--warm-optimizers" in sys.argv
 
 if __name__ == "__main__":
     serve()

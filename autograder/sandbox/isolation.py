@@ -35,8 +35,9 @@ def _python_roots() -> list[str]:
     return sorted(roots)
 
 
-def bwrap_command(jobs_dir: Path, device: str) -> list[str]:
-    """The bubblewrap command line that starts the zygote over ``jobs_dir``."""
+def bwrap_command(jobs_dir: Path, device: str, options: tuple[str, ...] = ()) -> list[str]:
+    """The bubblewrap command line that starts the zygote over ``jobs_dir`` (``options``:
+    the zygote's, e.g. ``--warm-optimizers``)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise FileNotFoundError("bwrap")
@@ -61,12 +62,12 @@ def bwrap_command(jobs_dir: Path, device: str) -> list[str]:
             cmd += ["--ro-bind", "/sys", "/sys"]
     cmd += ["--ro-bind", str(DRIVERS), SANDBOX_DRIVERS, "--bind", str(jobs_dir), SANDBOX_JOBS]
     cmd += ["--chdir", SANDBOX_JOBS, "--setenv", "HOME", SANDBOX_JOBS, "--unsetenv", "PYTHONPATH"]
-    cmd += [sys.executable, "-I", f"{SANDBOX_DRIVERS}/zygote.py", "--sandboxed"]
+    cmd += [sys.executable, "-I", f"{SANDBOX_DRIVERS}/zygote.py", "--sandboxed", *options]
     return cmd
 
 
-def plain_command() -> list[str]:
-    return [sys.executable, "-I", str(DRIVERS / "zygote.py")]
+def plain_command(options: tuple[str, ...] = ()) -> list[str]:
+    return [sys.executable, "-I", str(DRIVERS / "zygote.py"), *options]
 
 
 @functools.cache

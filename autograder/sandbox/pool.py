@@ -1,9 +1,11 @@
 """The trusted side of the sandbox: start a warm zygote, hand it jobs, read back tensors.
 
 A :class:`Sandbox` keeps one zygote (torch already imported) alive across jobs, so a job
-costs a ``fork`` rather than a Python start-up. Each job is one part of one submission:
-a hang, a crash or a kill costs that part only. If the zygote itself dies or stops
-answering, it is restarted and the job is reported as failed, never retried blindly.
+costs a ``fork`` rather than a Python start-up. A job is one submission's parts, run in
+order in one child, each with its own limits: a hang, a crash or a kill ends that part,
+and the parts after it are left for the caller to run in a fresh child. If the zygote
+itself dies or stops answering, it is restarted and the part that was running is reported
+as failed, never retried blindly.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ MAX_OUTPUT_BYTES = 512 << 20
 MAX_META_BYTES = 1 << 20
 MAX_TEXT = 4000
 START_TIMEOUT = 120.0
+TASK_COUNT_SECONDS = 2.0
 
 
 class SandboxError(RuntimeError):
@@ -36,10 +39,16 @@ class SandboxError(RuntimeError):
 
 @dataclass
 class Limits:
-    """Per-job limits: wall and CPU seconds, extra memory in bytes, processes, threads."""
+    """Per-job limits: wall and CPU seconds, extra memory in bytes, processes, threads.
 
-    wall: float = 30.0
-    cpu: float = 30.0
+    The defaults suit a part whose probes are small (its reference needs well under a
+    second of CPU): an endless loop is stopped by the CPU limit after ``cpu`` seconds, a
+    process that sleeps or waits by the wall limit. Parts that train or loop over large
+    inputs declare more; ``autograder build`` checks every limit leaves the reference
+    solution 10x headroom."""
+
+    wall: float = 20.0
+    cpu: float = 5.0
     memory: int = 3 << 30
     extra_processes: int = 64
     file_size: int = 256 << 20
@@ -52,6 +61,7 @@ class JobOutcome:
 
     status: str  # "ok", "timeout", "signal:SIGKILL", "exit:N" or "sandbox-failed: ..."
     seconds: float
+    cpu_seconds: float = 0.0  # the CPU time the job's process used
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     output_text: str = ""
@@ -81,14 +91,16 @@ def _tasks_of_uid(uid: int) -> int:
 class Sandbox:
     """A warm zygote in bubblewrap (or, failing that, under resource limits only)."""
 
-    def __init__(self, device: str = "cpu", isolation: str = "auto"):
+    def __init__(self, device: str = "cpu", isolation: str = "auto", warm_optimizers=False):
         self.device = device
         self.isolation = iso.choose(isolation)
+        self.options = ("--warm-optimizers",) if warm_optimizers else ()
         self._root = Path(tempfile.mkdtemp(prefix="dlf-grader-"))
         self._jobs = self._root / "jobs"
         self._jobs.mkdir(mode=0o700)
         self._proc: subprocess.Popen | None = None
         self._counter = 0
+        self._task_count: tuple[float, int] | None = None
         self.restarts = 0
 
     @property
@@ -106,9 +118,9 @@ class Sandbox:
         if self._proc is not None and self._proc.poll() is None:
             return
         if self.isolation == "bwrap":
-            cmd = iso.bwrap_command(self._jobs, self.device)
+            cmd = iso.bwrap_command(self._jobs, self.device, self.options)
         else:
-            cmd = iso.plain_command()
+            cmd = iso.plain_command(self.options)
         log = open(self._root / "zygote.log", "ab")  # noqa: SIM115 - closed with the process
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
         self._proc = subprocess.Popen(
@@ -157,6 +169,14 @@ class Sandbox:
             return None
         return value if isinstance(value, dict) else None
 
+    def _tasks(self) -> int:
+        """The user's task count, recounted at most every few seconds (reading /proc costs
+        milliseconds; ``extra_processes`` leaves room for what changed since)."""
+        now = time.monotonic()
+        if self._task_count is None or now - self._task_count[0] > TASK_COUNT_SECONDS:
+            self._task_count = (now, _tasks_of_uid(os.getuid()))
+        return self._task_count[1]
+
     def _fresh_job_dir(self) -> Path:
         for entry in self._jobs.iterdir():  # nothing a previous job left may be read later
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
@@ -167,19 +187,36 @@ class Sandbox:
 
     def run(self, job: dict, probes: dict[str, torch.Tensor], limits: Limits) -> JobOutcome:
         """Run one job (see :mod:`autograder.drivers.runtime` for ``job``'s keys)."""
+        outcomes = self.run_parts([(job, probes, limits)])
+        return outcomes[0] if outcomes else JobOutcome("sandbox-failed: nothing ran", 0.0)
+
+    def run_parts(
+        self, jobs: list[tuple[dict, dict[str, torch.Tensor], Limits]]
+    ) -> list[JobOutcome]:
+        """Run several jobs (one submission's parts) in order in one fresh child, each with
+        its own limits. One outcome per job that started: if one is stopped (a hang, a crash),
+        the list ends with it, and the jobs after it have not run."""
         self.start()
         job_dir = self._fresh_job_dir()
-        with open(job_dir / "job.json", "w") as fh:
-            json.dump({**job, "device": self.device, "threads": limits.threads}, fh)
-        save_file({k: v.contiguous() for k, v in probes.items()}, job_dir / "probes.safetensors")
+        parts = []
+        for index, (job, probes, limits) in enumerate(jobs):
+            part_dir = job_dir / str(index)
+            part_dir.mkdir(mode=0o700)
+            with open(part_dir / "job.json", "w") as fh:
+                json.dump({**job, "device": self.device, "threads": limits.threads}, fh)
+            tensors = {k: v.contiguous() for k, v in probes.items()}
+            save_file(tensors, part_dir / "probes.safetensors")
+            parts.append(
+                {"dir": str(index), "timeout": limits.wall, "cpu": max(1, int(limits.cpu))}
+            )
+        every = [limits for _, _, limits in jobs]
         inside = f"{iso.SANDBOX_JOBS}/{job_dir.name}" if self.isolation == "bwrap" else str(job_dir)
         request = {
             "job": inside,
-            "timeout": limits.wall,
-            "cpu": max(1, int(limits.cpu)),
-            "memory": limits.memory if not self.device.startswith("cuda") else 0,
-            "nproc": _tasks_of_uid(os.getuid()) + limits.extra_processes,
-            "file_size": limits.file_size,
+            "parts": parts,
+            "memory": 0 if self.device.startswith("cuda") else max(x.memory for x in every),
+            "nproc": self._tasks() + max(x.extra_processes for x in every),
+            "file_size": max(x.file_size for x in every),
         }
         started = time.monotonic()
         assert self._proc is not None and self._proc.stdin is not None
@@ -188,20 +225,43 @@ class Sandbox:
         except BrokenPipeError:
             self._kill()
             self.restarts += 1
-            return JobOutcome("sandbox-failed: the sandbox had stopped", 0.0)
-        answer = self._readline(limits.wall + 30)
+            return [JobOutcome("sandbox-failed: the sandbox had stopped", 0.0)]
+        answer = self._readline(sum(x.wall for x in every) + 60)
         seconds = time.monotonic() - started
-        if answer is None or answer.get("job") != inside:
+        results = answer.get("parts") if answer and answer.get("job") == inside else None
+        if not isinstance(results, list) or not results:
             self._kill()
             self.restarts += 1
-            outcome = JobOutcome("sandbox-failed: the sandbox stopped answering", seconds)
-        else:
-            outcome = JobOutcome(str(answer.get("status")), float(answer.get("seconds", seconds)))
-            if outcome.status == "exit:0":
-                outcome.status = "ok"
-        self._collect(job_dir, outcome)
+            outcomes = self._salvage(job_dir, len(jobs), seconds)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            return outcomes
+        outcomes = []
+        for index, item in enumerate(results[: len(jobs)]):
+            item = item if isinstance(item, dict) else {}
+            outcome = JobOutcome(
+                str(item.get("status")),
+                float(item.get("seconds", 0.0)),
+                float(item.get("cpu", 0.0)),
+            )
+            self._collect(job_dir / str(index), outcome)
+            outcomes.append(outcome)
         shutil.rmtree(job_dir, ignore_errors=True)
-        return outcome
+        return outcomes
+
+    def _salvage(self, job_dir: Path, count: int, seconds: float) -> list[JobOutcome]:
+        """The zygote died or stopped answering during a job: the parts that finished keep
+        their results; the one that was running is the one that failed."""
+        outcomes = []
+        for index in range(count):
+            outcome = JobOutcome("ok", 0.0)
+            self._collect(job_dir / str(index), outcome)
+            if not outcome.finished:
+                outcome.status = "sandbox-failed: the sandbox stopped answering"
+                outcome.seconds = seconds
+                outcomes.append(outcome)
+                break
+            outcomes.append(outcome)
+        return outcomes
 
     @staticmethod
     def _collect(job_dir: Path, outcome: JobOutcome) -> None:

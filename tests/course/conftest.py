@@ -20,7 +20,7 @@ TIMESTAMP = "2026-11-20 10:00:00.000000 UTC"
 def quick_parts(assignment_id: str) -> tuple[str, ...]:
     """The parts graded in seconds: training parts (minutes of CPU, and a time limit to
     match) are graded in tests/test_<assignment>.py; here the course machinery matters."""
-    return tuple(p.id for p in get(assignment_id).parts if p.limits.wall <= 30)
+    return tuple(p.id for p in get(assignment_id).parts if p.limits.cpu <= 30)
 
 
 def make_course(root: Path, assignment_ids: list[str]) -> Course:

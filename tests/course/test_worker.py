@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from autograder.assignments import get
-from autograder.course.worker import GraderSettings, GradeTask, capped, grade_task
+from autograder.course.worker import (
+    GraderSettings,
+    GradeTask,
+    capped,
+    close_all,
+    grade_task,
+    grader_for,
+)
 
 pytestmark = pytest.mark.task("course")
 
@@ -31,3 +38,14 @@ def test_a_bad_submission_is_an_ungradable_result_naming_the_submission():
     assert result["status"] == "ungradable"
     assert result["error"].startswith("submitted/ada/collab/collab.ipynb")
     assert result["submission"] == "submitted/ada/collab/collab.ipynb"
+
+
+def test_a_worker_keeps_only_the_parts_it_grades_and_warms_what_they_use():
+    quick = grader_for(GraderSettings("collab", device="cpu", parts=("sigmoid_range",)))
+    whole = grader_for(GraderSettings("collab", device="cpu"))
+    try:
+        assert [p.id for p in quick.assignment.parts] == ["sigmoid_range"]
+        assert quick.sandbox.options == ()  # no torch.optim in that part: nothing to load
+        assert whole.sandbox.options == ("--warm-optimizers",)  # the training part uses it
+    finally:
+        close_all()
