@@ -92,8 +92,13 @@ def _assigned_names(node: ast.Assign | ast.AnnAssign) -> list[str]:
 
 
 def _parse_cell(source: str) -> tuple[ast.Module, list[str]]:
-    python = TransformerManager().transform_cell(source)
-    return ast.parse(python), python.splitlines()
+    """Parse a cell; IPython's syntax (magics, ``!`` commands, prompts) is turned into Python
+    first, which a cell that already parses as Python never needs."""
+    try:
+        return ast.parse(source), source.splitlines()
+    except SyntaxError:
+        python = TransformerManager().transform_cell(source)
+        return ast.parse(python), python.splitlines()
 
 
 def _segment(node: ast.stmt, lines: list[str]) -> str:

@@ -24,9 +24,10 @@ from autograder.spec import Assignment, Case, Mistake, Part
 
 
 def out_of_cpu(outcome: JobOutcome, limits) -> bool:
-    """Stopped by its CPU limit: SIGXCPU, or the SIGKILL that follows when it is ignored."""
-    return outcome.status == "signal:SIGXCPU" or (
-        outcome.status == "signal:SIGKILL" and outcome.cpu_seconds >= max(1, int(limits.cpu))
+    """Stopped by its CPU limit: its CPU timer (SIGPROF), or the limits behind it for code
+    that blocks that signal (SIGXCPU, then SIGKILL)."""
+    return outcome.status in ("signal:SIGPROF", "signal:SIGXCPU") or (
+        outcome.status == "signal:SIGKILL" and outcome.cpu_seconds >= limits.cpu
     )
 
 

@@ -46,11 +46,12 @@ def test_without_the_earlier_part_the_hang_is_met_where_it_happens(collab_grader
     assert "not run" not in " ".join(bias.messages)
 
 
-def test_ignoring_the_cpu_limit_signal_still_stops_the_part(collab_grader, tmp_path):
+def test_ignoring_the_cpu_limit_signals_still_stops_the_part(collab_grader, tmp_path):
     nb = append_code(
         source_notebook("collab"),
         "import signal\n"
         "def sigmoid_range(x, low, high):\n"
+        "    signal.signal(signal.SIGPROF, signal.SIG_IGN)\n"
         "    signal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
         "    while True:\n"
         "        pass",

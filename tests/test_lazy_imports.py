@@ -31,11 +31,12 @@ def test_grammars_are_compiled_on_first_use_only():
 
 def test_the_command_line_installs_it():
     probe = (
-        "import runpy, sys\n"
+        "import atexit, runpy, sys\n"
         "sys.argv = ['autograder', 'list']\n"
-        "try:\n    runpy.run_module('autograder', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "print(type(sys.modules['rfc3987_syntax']).__name__)"
+        "report = lambda: print(type(sys.modules['rfc3987_syntax']).__name__, flush=True)\n"
+        "atexit.register(report)  # the command runs exit handlers before it leaves\n"
+        "runpy.run_module('autograder', run_name='__main__')"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "_Deferred", done.stdout + done.stderr[-2000:]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import assignments
-from autograder.grade import Grader
+from autograder.grade import Grader, resolve_device
+from autograder.sandbox import Sandbox
 from autograder.spec import Assignment
 
 
@@ -69,7 +70,11 @@ def grader_for(settings: GraderSettings) -> Grader:
             if settings.parts is not None:  # only what is graded: its sandbox warms only that
                 kept = [p for p in assignment.parts if p.id in settings.parts]
                 assignment = dataclasses.replace(assignment, parts=kept)
-            _GRADERS[settings] = Grader(assignment, settings.device, settings.isolation)
+            optimizers = any(p.uses_optimizers for p in assignment.parts)
+            device = resolve_device(settings.device)
+            sandbox = Sandbox(device, settings.isolation, warm_optimizers=optimizers)
+            sandbox.launch()  # it imports torch while the grader reads the reference here
+            _GRADERS[settings] = Grader(assignment, device, settings.isolation, sandbox)
         return _GRADERS[settings]
 
 

@@ -10,7 +10,8 @@ stopped, that part's ending ("timeout", "signal:SIGXCPU", "exit:N", ...). The pa
 it did not run; the trusted side decides what to run next.
 
 Each part has its own wall-clock limit (enforced here, from the moment the child says the
-part started) and CPU limit (the child's soft ``RLIMIT_CPU``, raised part by part). The
+part started) and CPU limit (a CPU-time timer, ``ITIMER_PROF``, set part by part; behind
+it ``RLIMIT_CPU``). The
 zygote never runs student code itself; after each job it kills every process left in its
 PID namespace and empties /tmp, so the next child starts from a pristine copy.
 """
@@ -90,11 +91,12 @@ def _child(request: dict, progress: int) -> None:
         os.dup2(devnull, 0)
         os.dup2(progress, PROGRESS_FD)
         os.closerange(PROGRESS_FD + 1, 1024)
-        # SIGXCPU at each part's soft limit (a clear "CPU time limit" status); SIGKILL at the
-        # hard limit, for code that ignores SIGXCPU: the whole job's budget, plus a second.
-        hard = sum(math.ceil(p["cpu"]) for p in parts) + len(parts) + 1
+        # Each part's CPU budget is a CPU-time timer (SIGPROF: precise, and fractions of a
+        # second). Behind it, for code that blocks SIGPROF, the soft RLIMIT_CPU a second
+        # later (SIGXCPU), and the hard one, the whole job's budget plus two (SIGKILL).
+        hard = sum(math.ceil(p["cpu"]) + 1 for p in parts) + 2
         limits = {
-            resource.RLIMIT_CPU: (math.ceil(parts[0]["cpu"]), hard),
+            resource.RLIMIT_CPU: (math.ceil(parts[0]["cpu"]) + 1, hard),
             resource.RLIMIT_FSIZE: int(request.get("file_size", 64 << 20)),
             resource.RLIMIT_CORE: 0,
         }
@@ -109,10 +111,13 @@ def _child(request: dict, progress: int) -> None:
             part_dir = os.path.join(job_dir, part["dir"])
             _redirect_output(os.path.join(part_dir, "output.txt"))
             hard = resource.getrlimit(resource.RLIMIT_CPU)[1]  # student code may lower it
-            soft = max(1, round(_cpu_used() + part["cpu"]))  # whole seconds: within 0.5 s
+            soft = math.ceil(_cpu_used() + part["cpu"]) + 1
             resource.setrlimit(resource.RLIMIT_CPU, (min(soft, hard), hard))
+            signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the default action: terminate
             _say(f"start {index}")
+            signal.setitimer(signal.ITIMER_PROF, float(part["cpu"]))
             runtime.run_job(part_dir)
+            signal.setitimer(signal.ITIMER_PROF, 0)
             _say(f"done {index} {_cpu_used():.6f}")
     except BaseException:  # noqa: BLE001
         code = 70

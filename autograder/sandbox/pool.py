@@ -99,6 +99,7 @@ class Sandbox:
         self._jobs = self._root / "jobs"
         self._jobs.mkdir(mode=0o700)
         self._proc: subprocess.Popen | None = None
+        self._ready = False
         self._counter = 0
         self._task_count: tuple[float, int] | None = None
         self.restarts = 0
@@ -114,7 +115,9 @@ class Sandbox:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def start(self) -> None:
+    def launch(self) -> None:
+        """Start the zygote's process without waiting for it (it imports torch for a second
+        or two: the caller can get on with its own start-up meanwhile)."""
         if self._proc is not None and self._proc.poll() is None:
             return
         if self.isolation == "bwrap":
@@ -127,17 +130,26 @@ class Sandbox:
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, bufsize=0
         )
         log.close()
+        self._ready = False
+
+    def start(self) -> None:
+        """Launch the zygote if needed and wait until it is ready for jobs."""
+        if self._proc is not None and self._proc.poll() is None and self._ready:
+            return
+        self.launch()
         line = self._readline(START_TIMEOUT)
         if line is None or not line.get("ready"):
             self._kill()
             tail = (self._root / "zygote.log").read_text(errors="replace")[-2000:]
             raise SandboxError(f"the sandbox did not start ({self.isolation}): {tail.strip()}")
+        self._ready = True
 
     def close(self) -> None:
         self._kill()
         shutil.rmtree(self._root, ignore_errors=True)
 
     def _kill(self) -> None:
+        self._ready = False
         if self._proc is not None:
             if self._proc.poll() is None:
                 self._proc.kill()
@@ -206,9 +218,7 @@ class Sandbox:
                 json.dump({**job, "device": self.device, "threads": limits.threads}, fh)
             tensors = {k: v.contiguous() for k, v in probes.items()}
             save_file(tensors, part_dir / "probes.safetensors")
-            parts.append(
-                {"dir": str(index), "timeout": limits.wall, "cpu": max(1, int(limits.cpu))}
-            )
+            parts.append({"dir": str(index), "timeout": limits.wall, "cpu": float(limits.cpu)})
         every = [limits for _, _, limits in jobs]
         inside = f"{iso.SANDBOX_JOBS}/{job_dir.name}" if self.isolation == "bwrap" else str(job_dir)
         request = {
