@@ -60,3 +60,26 @@ def test_ignoring_the_cpu_limit_signals_still_stops_the_part(collab_grader, tmp_
     hung = part(result, "sigmoid_range")
     limit = collab_grader.assignment.parts[2].limits.cpu
     assert not hung.passed and f"CPU time limit of {limit:g} s" in hung.messages[0], hung.messages
+
+
+def test_a_process_left_flooding_the_progress_channel_costs_only_its_part(collab_grader, tmp_path):
+    """The child reports progress on fd 3: a process the student's code leaves behind,
+    writing there without end after the child exited, does not hang the grader. (Lines
+    that imitate the child's could only move the blame to another of the student's own
+    parts: scores come from outputs compared in the trusted process.)"""
+    nb = append_code(
+        source_notebook("collab"),
+        "import os\n"
+        "def sigmoid_range(x, low, high):\n"
+        "    if os.fork() == 0:\n"
+        "        while True:\n"
+        "            os.write(3, b'junk\\n' * 512)\n"
+        "    os._exit(0)",
+    )
+    only = ["sigmoid_range", "dot_product"]
+    result = collab_grader.grade(write(nb, tmp_path), only=only)
+    hung = part(result, "sigmoid_range")
+    assert not hung.passed and "exited" in hung.messages[0], hung.messages
+    assert part(result, "dot_product").passed, result.to_text()
+    again = collab_grader.grade(write(source_notebook("collab"), tmp_path), only=only)
+    assert again.score == again.max_score, again.to_text()

@@ -241,11 +241,16 @@ def _run(request: dict) -> list[dict]:
                 os.kill(pid, signal.SIGKILL)
                 status = "exit:71"  # flooded the progress channel
         if exited in ready and status is None:
-            if reader in watched:  # what the child said just before exiting
-                while select.select([reader], [], [], 0)[0]:
-                    chunk = os.read(reader, 4096)
-                    if not chunk or not progress.feed(chunk, time.monotonic()):
-                        break
+            # Read what the child said just before it exited; bounded, since a process it
+            # left behind may still be writing.
+            drained = 0
+            while reader in watched and drained < MAX_PROGRESS_BYTES:
+                if not select.select([reader], [], [], 0)[0]:
+                    break
+                chunk = os.read(reader, 4096)
+                drained += len(chunk)
+                if not chunk or not progress.feed(chunk, time.monotonic()):
+                    break
             break
     _, wait_status, usage = os.wait4(pid, 0)
     os.close(exited)
