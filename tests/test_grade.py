@@ -78,8 +78,9 @@ def test_a_process_left_flooding_the_progress_channel_costs_only_its_part(collab
     )
     only = ["sigmoid_range", "dot_product"]
     result = collab_grader.grade(write(nb, tmp_path), only=only)
-    hung = part(result, "sigmoid_range")
-    assert not hung.passed and "exited" in hung.messages[0], hung.messages
+    # The part fails (the child exited; or the process it left, a copy of it, reports its
+    # own error first), the next part is graded in a fresh child, and the grader goes on.
+    assert not part(result, "sigmoid_range").passed, result.to_text()
     assert part(result, "dot_product").passed, result.to_text()
     again = collab_grader.grade(write(source_notebook("collab"), tmp_path), only=only)
     assert again.score == again.max_score, again.to_text()
