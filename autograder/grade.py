@@ -19,7 +19,7 @@ from autograder.drivers.runtime import load_statements
 from autograder.extract import Extraction, extract
 from autograder.notebook import NotebookError, code_cells, grade_cells, read_cells
 from autograder.result import GradeResult, PartResult
-from autograder.sandbox import JobOutcome, Sandbox
+from autograder.sandbox import JobOutcome, Limits, Sandbox
 from autograder.spec import Assignment, Case, Mistake, Part
 
 
@@ -51,6 +51,13 @@ def resolve_device(device: str) -> str:
     if device != "cpu" and not device.startswith("cuda"):
         raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda")
     return device
+
+
+def sandbox_for(assignment: Assignment, device: str, isolation: str = "auto") -> Sandbox:
+    """A (not yet started) sandbox for grading ``assignment``'s parts: its zygote loads
+    torch.optim before forking when a part uses it."""
+    optimizers = any(p.uses_optimizers for p in assignment.parts)
+    return Sandbox(device, isolation, warm_optimizers=optimizers)
 
 
 def _status_message(outcome: JobOutcome, limits) -> str | None:
@@ -94,8 +101,7 @@ class Grader:
     ):
         self.assignment = assignment
         self.device = resolve_device(device)
-        optimizers = any(p.uses_optimizers for p in assignment.parts)
-        self.sandbox = sandbox or Sandbox(self.device, isolation, warm_optimizers=optimizers)
+        self.sandbox = sandbox or sandbox_for(assignment, self.device, isolation)
         self.driver = importlib.import_module(f"autograder.drivers.{assignment.driver}")
         source = read_cells(assignment.source_path)
         self.points = {c.grade_id: c.points for c in grade_cells(source)}
@@ -202,9 +208,7 @@ class Grader:
                     verdicts[part.id] = early
             if not runnable:
                 break
-            jobs = [self._job(part, extraction) for part in runnable]
-            outcomes = self.sandbox.run_parts([(job, probes, p.limits) for p, (job, probes)
-                                               in zip(runnable, jobs, strict=True)])  # fmt: skip
+            outcomes = self.sandbox.run_parts([self._job(p, extraction) for p in runnable])
             for part, outcome in zip(runnable, outcomes, strict=False):
                 judging = time.monotonic()
                 messages = self._judge(part, self.cases(part), outcome)
@@ -245,8 +249,8 @@ class Grader:
             return Verdict([f"uses {uses}, which this part asks you to build yourself"])
         return None
 
-    def _job(self, part: Part, extraction: Extraction) -> tuple[dict, dict[str, torch.Tensor]]:
-        """What the sandbox runs for ``part``: the job and its probe tensors."""
+    def _job(self, part: Part, extraction: Extraction) -> tuple[dict, dict, Limits]:
+        """What the sandbox runs for ``part``: the job, its probe tensors and its limits."""
         cases = self.cases(part)
         probes = {f"{i}/{k}": v for i, c in enumerate(cases) for k, v in c.inputs.items()}
         job = {
@@ -256,7 +260,7 @@ class Grader:
             "cases": [c.config for c in cases],
             "forbidden_ops": part.forbidden_ops,
         }
-        return job, probes
+        return job, probes, part.limits
 
     def _judge(self, part: Part, cases: list[Case], outcome: JobOutcome) -> list[str]:
         messages: list[str] = []

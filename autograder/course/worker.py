@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import assignments
-from autograder.grade import Grader, resolve_device
-from autograder.sandbox import Sandbox
+from autograder.grade import Grader, resolve_device, sandbox_for
 from autograder.spec import Assignment
 
 
@@ -70,9 +69,8 @@ def grader_for(settings: GraderSettings) -> Grader:
             if settings.parts is not None:  # only what is graded: its sandbox warms only that
                 kept = [p for p in assignment.parts if p.id in settings.parts]
                 assignment = dataclasses.replace(assignment, parts=kept)
-            optimizers = any(p.uses_optimizers for p in assignment.parts)
             device = resolve_device(settings.device)
-            sandbox = Sandbox(device, settings.isolation, warm_optimizers=optimizers)
+            sandbox = sandbox_for(assignment, device, settings.isolation)
             sandbox.launch()  # it imports torch while the grader reads the reference here
             _GRADERS[settings] = Grader(assignment, device, settings.isolation, sandbox)
         return _GRADERS[settings]

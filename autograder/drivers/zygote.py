@@ -266,7 +266,7 @@ def _prewarm() -> None:
     parts use them) once, here, so that no forked child pays for it. One thread only: no
     thread pool exists to fork."""
     torch.set_num_threads(1)
-    with runtime.forbidding(runtime.Forbid(["aten::embedding_renorm"])):
+    with runtime.Forbid(["aten::embedding_renorm"]):
         weight = torch.randn(5, 3, requires_grad=True)
         loss = weight[torch.tensor([1, 2])].sum() + torch.sigmoid(weight).mean()
         loss.backward()
