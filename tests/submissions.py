@@ -13,6 +13,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
+from autograder.build import tight_limits
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,3 +75,37 @@ def grade(grader, folder: Path, nb, only: list[str] | None = None):
 def part(result, part_id: str):
     """The PartResult of ``result`` whose id is ``part_id``."""
     return next(p for p in result.parts if p.id == part_id)
+
+
+def check_solution_scores_full_marks(grader, folder: Path, assignment: str, points: float):
+    """The source notebook, graded as a submission, earns every point, within ten times
+    the CPU time of every part's limit (what ``autograder build`` demands); the result."""
+    result = grade(grader, folder, source_notebook(assignment))
+    assert result.status == "graded"
+    assert result.score == result.max_score == points, result.to_text()
+    assert all(p.cpu_seconds > 0 for p in result.parts), result.parts
+    assert tight_limits(grader.assignment, result) == []
+    return result
+
+
+def check_release_scores_zero(grader, folder: Path, assignment: str) -> None:
+    """The released notebook earns nothing, and every part says it is not implemented."""
+    result = grade(grader, folder, release_notebook(assignment))
+    assert result.score == 0
+    for p in result.parts:
+        assert any("not implemented" in m for m in p.messages), (p.id, p.messages)
+
+
+def check_wrong_variant(grader, folder: Path, assignment: str, name: str, variant: tuple,
+                        only: list[str] | None = None):  # fmt: skip
+    """``variant`` = (cell grade id, old, new, part id, phrase): the edited solution loses
+    all of that part's points with a message containing ``phrase``; the result. ``only``:
+    the parts to grade (default: that part)."""
+    cell_id, old, new, part_id, phrase = variant
+    nb = replace_in_cell(source_notebook(assignment), cell_id, old, new)
+    result = grade(grader, folder, nb, only=only or [part_id])
+    failed = part(result, part_id)
+    assert not failed.passed and failed.points == 0, result.to_text()
+    text = " ".join(failed.messages)
+    assert phrase in text, f"{name}: {text}"
+    return result

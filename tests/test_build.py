@@ -54,11 +54,3 @@ def test_a_cpu_limit_without_headroom_fails_the_build():
     assert "at least 2 s" in problems[0], problems  # 10x the reference's 0.15 s
     result.parts[0].cpu_seconds = 0.05  # 10x fits under 1 s
     assert tight_limits(moved, result) == []
-
-
-def test_every_solution_leaves_headroom_under_its_cpu_limits(collab_grader):
-    """The real numbers: collab's reference, measured in the sandbox, within its limits."""
-    spec = assignments.get("collab")
-    result = collab_grader.grade(spec.source_path, only=[p.id for p in spec.parts][:5])
-    assert all(p.cpu_seconds > 0 for p in result.parts), result.parts
-    assert tight_limits(spec, result) == []

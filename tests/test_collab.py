@@ -7,9 +7,11 @@ import pytest
 
 from tests.submissions import (
     append_code,
+    check_release_scores_zero,
+    check_solution_scores_full_marks,
+    check_wrong_variant,
     grade,
     part,
-    release_notebook,
     replace_in_cell,
     set_cell,
     source_notebook,
@@ -21,17 +23,12 @@ FAST = ["create_params", "embedding", "sigmoid_range", "dot_product", "embedding
 
 
 def test_solution_scores_full_marks(grader, tmp_path):
-    result = grade(grader, tmp_path, source_notebook("collab"))
-    assert result.status == "graded"
-    assert result.score == result.max_score == 10, result.to_text()
+    result = check_solution_scores_full_marks(grader, tmp_path, "collab", 10)
     assert result.isolation == "bwrap"
 
 
 def test_release_scores_zero_with_not_implemented(grader, tmp_path):
-    result = grade(grader, tmp_path, release_notebook("collab"))
-    assert result.score == 0
-    for p in result.parts:
-        assert any("not implemented" in m for m in p.messages), (p.id, p.messages)
+    check_release_scores_zero(grader, tmp_path, "collab")
 
 
 EMBEDDING_CELL = "embedding-solution"
@@ -91,13 +88,8 @@ WRONG = {
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_loses_points_on_the_right_part(grader, tmp_path, name):
-    cell_id, old, new, part_id, phrase = WRONG[name]
-    nb = replace_in_cell(source_notebook("collab"), cell_id, old, new)
-    result = grade(grader, tmp_path, nb, only=FAST)
-    failed = part(result, part_id)
-    assert not failed.passed and failed.points == 0, result.to_text()
-    text = " ".join(failed.messages)
-    assert phrase in text, f"{name}: {text}"
+    result = check_wrong_variant(grader, tmp_path, "collab", name, WRONG[name], only=FAST)
+    part_id = WRONG[name][3]
     # The mistake costs only the parts that depend on it.
     independent = {"sigmoid_range", "create_params"} - {part_id}
     if part_id in ("dot_product", "embedding_dot_bias"):

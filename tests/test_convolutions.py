@@ -8,9 +8,10 @@ import pytest
 
 from autograder import compare
 from tests.submissions import (
+    check_release_scores_zero,
+    check_solution_scores_full_marks,
+    check_wrong_variant,
     grade,
-    part,
-    release_notebook,
     replace_in_cell,
     set_cell,
     source_notebook,
@@ -20,16 +21,11 @@ pytestmark = pytest.mark.task("convolutions")
 
 
 def test_solution_scores_full_marks(grader, tmp_path):
-    result = grade(grader, tmp_path, source_notebook("convolutions"))
-    assert result.status == "graded"
-    assert result.score == result.max_score == 10, result.to_text()
+    check_solution_scores_full_marks(grader, tmp_path, "convolutions", 10)
 
 
 def test_release_scores_zero_with_not_implemented(grader, tmp_path):
-    result = grade(grader, tmp_path, release_notebook("convolutions"))
-    assert result.score == 0
-    for p in result.parts:
-        assert any("not implemented" in m for m in p.messages), (p.id, p.messages)
+    check_release_scores_zero(grader, tmp_path, "convolutions")
 
 
 def test_every_mistake_applies_and_changes_some_output(grader):
@@ -164,13 +160,7 @@ WRONG = {
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_loses_points_on_the_right_part(grader, tmp_path, name):
-    cell_id, old, new, part_id, phrase = WRONG[name]
-    nb = replace_in_cell(source_notebook("convolutions"), cell_id, old, new)
-    result = grade(grader, tmp_path, nb, only=[part_id])
-    failed = part(result, part_id)
-    assert not failed.passed and failed.points == 0, result.to_text()
-    text = " ".join(failed.messages)
-    assert phrase in text, f"{name}: {text}"
+    check_wrong_variant(grader, tmp_path, "convolutions", name, WRONG[name])
 
 
 def test_a_mistake_costs_only_the_parts_that_use_it(grader, tmp_path):

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.submissions import append_code, source_notebook, write
+from tests.submissions import append_code, part, source_notebook, write
 
 pytestmark = pytest.mark.task("collab")
 
 HANGING_SIGMOID = "def sigmoid_range(x, low, high):\n    while True:\n        pass"
-
-
-def part(result, part_id):
-    return next(p for p in result.parts if p.id == part_id)
 
 
 def test_each_part_reports_the_cpu_time_of_its_sandboxed_process(collab_grader, tmp_path):

@@ -13,9 +13,11 @@ from autograder.assignments.checks import TRAJECTORY_TOLERANCES, first_divergenc
 from autograder.drivers.runtime import load_statements
 from autograder.spec import Case
 from tests.submissions import (
+    check_release_scores_zero,
+    check_solution_scores_full_marks,
+    check_wrong_variant,
     grade,
     part,
-    release_notebook,
     replace_in_cell,
     set_cell,
     source_notebook,
@@ -27,16 +29,11 @@ OPTIMIZER_PARTS = ["sgd", "rmsprop", "adam", "adamw"]
 
 
 def test_solution_scores_full_marks(grader, tmp_path):
-    result = grade(grader, tmp_path, source_notebook("optimizers"))
-    assert result.status == "graded"
-    assert result.score == result.max_score == 10, result.to_text()
+    check_solution_scores_full_marks(grader, tmp_path, "optimizers", 10)
 
 
 def test_release_scores_zero_with_not_implemented(grader, tmp_path):
-    result = grade(grader, tmp_path, release_notebook("optimizers"))
-    assert result.score == 0
-    for p in result.parts:
-        assert any("not implemented" in m for m in p.messages), (p.id, p.messages)
+    check_release_scores_zero(grader, tmp_path, "optimizers")
 
 
 @pytest.mark.parametrize("part_id", OPTIMIZER_PARTS)
@@ -225,13 +222,7 @@ WRONG = {
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_loses_points_on_the_right_part(grader, tmp_path, name):
-    cell_id, old, new, part_id, phrase = WRONG[name]
-    nb = replace_in_cell(source_notebook("optimizers"), cell_id, old, new)
-    result = grade(grader, tmp_path, nb, only=[part_id])
-    failed = part(result, part_id)
-    assert not failed.passed and failed.points == 0, result.to_text()
-    text = " ".join(failed.messages)
-    assert phrase in text, f"{name}: {text}"
+    check_wrong_variant(grader, tmp_path, "optimizers", name, WRONG[name])
 
 
 def test_feedback_names_the_first_divergent_step(grader, tmp_path):

@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 
 from tests.submissions import (
+    check_release_scores_zero,
+    check_solution_scores_full_marks,
+    check_wrong_variant,
     grade,
     part,
-    release_notebook,
     replace_in_cell,
     set_cell,
     source_notebook,
@@ -19,16 +21,11 @@ pytestmark = pytest.mark.task("regularization")
 
 
 def test_solution_scores_full_marks(grader, tmp_path):
-    result = grade(grader, tmp_path, source_notebook("regularization"))
-    assert result.status == "graded"
-    assert result.score == result.max_score == 7, result.to_text()
+    check_solution_scores_full_marks(grader, tmp_path, "regularization", 7)
 
 
 def test_release_scores_zero_with_not_implemented(grader, tmp_path):
-    result = grade(grader, tmp_path, release_notebook("regularization"))
-    assert result.score == 0
-    for p in result.parts:
-        assert any("not implemented" in m for m in p.messages), (p.id, p.messages)
+    check_release_scores_zero(grader, tmp_path, "regularization")
 
 
 DROP = "dropout-solution"
@@ -139,13 +136,7 @@ WRONG = {
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_loses_points_on_the_right_part(grader, tmp_path, name):
-    cell_id, old, new, part_id, phrase = WRONG[name]
-    nb = replace_in_cell(source_notebook("regularization"), cell_id, old, new)
-    result = grade(grader, tmp_path, nb, only=[part_id])
-    failed = part(result, part_id)
-    assert not failed.passed and failed.points == 0, result.to_text()
-    text = " ".join(failed.messages)
-    assert phrase in text, f"{name}: {text}"
+    check_wrong_variant(grader, tmp_path, "regularization", name, WRONG[name])
 
 
 def test_a_wrong_init_costs_only_its_part(grader, tmp_path):

@@ -9,9 +9,11 @@ import pytest
 from autograder import compare
 from tests.submissions import (
     append_code,
+    check_release_scores_zero,
+    check_solution_scores_full_marks,
+    check_wrong_variant,
     grade,
     part,
-    release_notebook,
     replace_in_cell,
     set_cell,
     source_notebook,
@@ -23,16 +25,11 @@ FAST = ["rnn_cell", "rnn", "identity_init"]
 
 
 def test_solution_scores_full_marks(grader, tmp_path):
-    result = grade(grader, tmp_path, source_notebook("rnns"))
-    assert result.status == "graded"
-    assert result.score == result.max_score == 10, result.to_text()
+    check_solution_scores_full_marks(grader, tmp_path, "rnns", 10)
 
 
 def test_release_scores_zero_with_not_implemented(grader, tmp_path):
-    result = grade(grader, tmp_path, release_notebook("rnns"))
-    assert result.score == 0
-    for p in result.parts:
-        assert any("not implemented" in m for m in p.messages), (p.id, p.messages)
+    check_release_scores_zero(grader, tmp_path, "rnns")
 
 
 def test_every_mistake_applies_and_shows_on_some_probe(grader):
@@ -192,13 +189,7 @@ WRONG = {
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_loses_points_on_the_right_part(grader, tmp_path, name):
-    cell_id, old, new, part_id, phrase = WRONG[name]
-    nb = replace_in_cell(source_notebook("rnns"), cell_id, old, new)
-    result = grade(grader, tmp_path, nb, only=[part_id])
-    failed = part(result, part_id)
-    assert not failed.passed and failed.points == 0, result.to_text()
-    text = " ".join(failed.messages)
-    assert phrase in text, f"{name}: {text}"
+    check_wrong_variant(grader, tmp_path, "rnns", name, WRONG[name])
 
 
 @pytest.mark.parametrize(
