@@ -320,7 +320,7 @@ class Grader:
                     failures.append(problem)
                     break
         for check in part.checks:
-            failures.extend(check(case, got, expected))
+            failures.extend(check(case, got, expected, self.device))
         return failures
 
     def _mistake_namespace(self, mistake: Mistake) -> dict:

@@ -37,8 +37,10 @@ class Mistake:
     patch: dict[str, str | tuple[str, str]]  # full source, or an (old, new) edit of the reference
 
 
-# A check gets (case, outputs, expected) and returns messages of failures ([] if it passed).
-Check = Callable[[Case, dict[str, torch.Tensor], dict[str, torch.Tensor]], list[str]]
+# A check gets (case, outputs, expected, device) and returns messages of failures ([] if it
+# passed); ``device`` is where the part ran ("cpu", "cuda"), so tolerances can widen there as
+# :func:`autograder.compare.tolerance` does.
+Check = Callable[[Case, dict[str, torch.Tensor], dict[str, torch.Tensor], str], list[str]]
 
 
 @dataclass

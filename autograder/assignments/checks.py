@@ -12,7 +12,7 @@ from autograder.spec import Case, Check
 def flag(key: str, message: str) -> Check:
     """Fail with ``message`` unless the output ``key`` is a true flag."""
 
-    def check(case: Case, got: dict, expected: dict) -> list[str]:
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         value = got.get(key)
         ok = isinstance(value, torch.Tensor) and value.numel() == 1 and bool(value.item())
         return [] if ok else [message]
@@ -27,7 +27,7 @@ def normal_draw(key: str, what: str, std: float, min_count: int = 400) -> Check:
     with negligible probability, while zeros, a wrong scale or a shifted mean are caught.
     """
 
-    def check(case: Case, got: dict, expected: dict) -> list[str]:
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         value = got.get(key)
         if not isinstance(value, torch.Tensor) or not value.is_floating_point():
             return [f"{what}: no floating-point values came back"]
@@ -57,7 +57,7 @@ def normal_draw(key: str, what: str, std: float, min_count: int = 400) -> Check:
 def rmse_below(key: str, threshold: float, what: str) -> Check:
     """Root-mean-square error of ``got[key]`` against the case's secret targets."""
 
-    def check(case: Case, got: dict, expected: dict) -> list[str]:
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         pred = got.get(key)
         targets = case.secret["targets"]
         if not isinstance(pred, torch.Tensor) or pred.shape != targets.shape:
@@ -119,7 +119,7 @@ def trajectory(
     """
     tolerances = tolerances or TRAJECTORY_TOLERANCES
 
-    def check(case: Case, got: dict, expected: dict) -> list[str]:
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         truth = case.secret[secret_key] if secret_key else expected.get(key)
         value = got.get(key)
         where = f"{what} ({context(case)})" if context else what
@@ -171,7 +171,7 @@ def agrees_with(
 
     labels = labels or {}
 
-    def check(case: Case, got: dict, expected: dict) -> list[str]:
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         for key, value in case.secret.get(secret_key, {}).items():
             if key not in got or not isinstance(got[key], torch.Tensor):
                 continue
@@ -195,7 +195,7 @@ def init_scale(
     0.58, Kaiming's normal init 1.41). Skipped on probes with fewer than ``min_count``
     values, where the statistics are too noisy."""
 
-    def check(case: Case, got: dict, expected: dict) -> list[str]:
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         value = got.get(key)
         if not isinstance(value, torch.Tensor) or not value.is_floating_point():
             return [f"{what}: no floating-point values came back"]
@@ -228,7 +228,7 @@ def cross_entropy_below(key: str, threshold: float, what: str, hint: str = "") -
     """Mean cross-entropy of the logits ``got[key]`` (..., V) against the case's secret
     ``targets`` (...) is below ``threshold`` (computed here, in the trusted process)."""
 
-    def check(case: Case, got: dict, expected: dict) -> list[str]:
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         logits, targets = got.get(key), case.secret["targets"]
         shape = (*targets.shape, "vocab_size")
         if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():

@@ -42,7 +42,7 @@ def create_params_cases(gen: torch.Generator) -> list[Case]:
             Case({"size": [3, 4, 5], "seed": 3})]  # fmt: skip
 
 
-def _create_params_shape(case: Case, got: dict, expected: dict) -> list[str]:
+def _create_params_shape(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
     value = got.get("_first")
     size = tuple(case.config["size"])
     if not isinstance(value, torch.Tensor) or tuple(value.shape) != size:
@@ -65,7 +65,7 @@ def embedding_cases(gen: torch.Generator) -> list[Case]:
     return cases
 
 
-def _matches_pytorch(case: Case, got: dict, expected: dict) -> list[str]:
+def _matches_pytorch(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
     """Hold the student's lookup to PyTorch's own embedding, not only to our reference."""
     if "out" not in got:
         return []

@@ -137,7 +137,7 @@ def _context(name: str):
 def _still(name: str):
     """A specific word when the parameters never moved at all."""
 
-    def check(case: Case, got: dict, expected: dict) -> list[str]:
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         path = got.get("trajectory")
         if not isinstance(path, torch.Tensor) or path.dim() != 2 or len(path) < 2:
             return []

@@ -179,7 +179,7 @@ def _invalid_p(what: str, got: dict) -> list[str]:
 def dropout_draws(what: str, again_key: str | None = None):
     """The statistical and structural checks of a dropout part, as one check."""
 
-    def check(case: Case, got: dict, expected: dict) -> list[str]:
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         x, p = case.inputs["x"], case.config["p"]
         outs = []
         for key in ("_out1", "_out2", "_out_grad"):
@@ -233,7 +233,7 @@ def _fans(shape: tuple) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _kaiming_spread(case: Case, got: dict, expected: dict) -> list[str]:
+def _kaiming_spread(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
     shape = tuple(case.config["shape"])
     what = f"kaiming_normal_ on a weight of shape {shape}"
     w = got.get("_w")
