@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 
 from autograder import compare, static_checks
+from autograder.device_feedback import explain_cuda_error, limits_on, wrong_device
+from autograder.drivers import gpu
 from autograder.drivers.runtime import load_statements
 from autograder.extract import Extraction, extract
 from autograder.notebook import NotebookError, code_cells, grade_cells, read_cells
@@ -53,11 +55,17 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def sandbox_for(assignment: Assignment, device: str, isolation: str = "auto") -> Sandbox:
+def sandbox_for(
+    assignment: Assignment,
+    device: str,
+    isolation: str = "auto",
+    gpu_memory_fraction: float | None = None,
+) -> Sandbox:
     """A (not yet started) sandbox for grading ``assignment``'s parts: its zygote loads
-    torch.optim before forking when a part uses it."""
+    torch.optim before forking when a part uses it; on CUDA each child may cache at most
+    ``gpu_memory_fraction`` of the GPU's memory (None: no cap)."""
     optimizers = any(p.uses_optimizers for p in assignment.parts)
-    return Sandbox(device, isolation, warm_optimizers=optimizers)
+    return Sandbox(device, isolation, optimizers, gpu_memory_fraction)
 
 
 def _status_message(outcome: JobOutcome, limits) -> str | None:
@@ -73,6 +81,10 @@ def _status_message(outcome: JobOutcome, limits) -> str | None:
             "the process was killed or ran out of memory "
             f"(limit {limits.memory / 2**30:g} GiB): is something growing without bound?"
         )
+    if status == f"exit:{gpu.EXIT_NO_CUDA}":
+        return "CUDA could not be started in the sandbox; the part could not be checked"
+    if status == f"exit:{gpu.EXIT_CONTEXT_LOST}":
+        return "a CUDA error ended the process (a device-side assert, a bad memory access)"
     if status.startswith("exit:"):
         return (
             f"the process exited ({status}) before finishing: don't call exit() or os._exit() "
@@ -213,7 +225,8 @@ class Grader:
                 judging = time.monotonic()
                 messages = self._judge(part, self.cases(part), outcome)
                 seconds = outcome.seconds + time.monotonic() - judging
-                out_of_time = outcome.status == "timeout" or out_of_cpu(outcome, part.limits)
+                limits = limits_on(part.limits, self.device)
+                out_of_time = outcome.status == "timeout" or out_of_cpu(outcome, limits)
                 verdicts[part.id] = Verdict(messages, outcome.cpu_seconds, out_of_time, seconds)
                 if out_of_time:
                     stuck.update(dict.fromkeys(part.names, part.title))
@@ -260,7 +273,7 @@ class Grader:
             "cases": [c.config for c in cases],
             "forbidden_ops": part.forbidden_ops,
         }
-        return job, probes, part.limits
+        return job, probes, limits_on(part.limits, self.device)
 
     def _judge(self, part: Part, cases: list[Case], outcome: JobOutcome) -> list[str]:
         messages: list[str] = []
@@ -275,7 +288,8 @@ class Grader:
                 else None
             )
             if record is None:
-                status = _status_message(outcome, part.limits) or "no result came back"
+                limits = limits_on(part.limits, self.device)
+                status = _status_message(outcome, limits) or "no result came back"
                 return messages + [f"{part.title}: {status}"]
             if record.get("forbidden"):
                 return [
@@ -289,6 +303,8 @@ class Grader:
                     mistake = self._diagnose(part, case, None, error_type)
                 explained = _explain_error(part, error)
                 return messages + [explained] + ([mistake] if mistake else [])
+            if record.get("wrong_device"):
+                return messages + [wrong_device(part, record["wrong_device"], self.device)]
             got = {
                 k[len(f"{index}/") :]: v
                 for k, v in outcome.outputs.items()
@@ -372,6 +388,9 @@ class Grader:
 def _explain_error(part: Part, error: str) -> str:
     if error.startswith("NotImplementedError"):
         return f"{part.title}: not implemented yet (your code raised NotImplementedError)"
+    cuda = explain_cuda_error(error)
+    if cuda:
+        return f"{part.title}: {cuda}: {error[:300]}"
     if error.startswith("MemoryError") or "can't allocate memory" in error:
         limit = part.limits.memory / 2**30
         return f"{part.title}: ran out of memory (limit {limit:g} GiB): {error[:300]}"

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from autograder.compare import widened
 from autograder.spec import Case, Check
 
 
@@ -77,7 +78,8 @@ def rmse_below(key: str, threshold: float, what: str) -> Check:
 
 # (rtol, atol) for whole trajectories compared step by step. Float64 runs of a correct update
 # rule agree with torch.optim's to about 1e-13 over 150 steps, float32 runs to about 1e-6 on
-# well-conditioned problems; these bounds leave a wide margin above that.
+# well-conditioned problems; these bounds leave a wide margin above that. On CUDA they widen
+# as every comparison does (:func:`autograder.compare.widened`).
 TRAJECTORY_TOLERANCES = {torch.float64: (1e-9, 1e-10), torch.float32: (1e-4, 1e-5)}
 
 
@@ -137,7 +139,7 @@ def trajectory(
                 f"{where}: {len(value)} steps of shape {tuple(value.shape[1:])} came back, "
                 f"expected {len(truth)} of shape {tuple(truth.shape[1:])}"
             ]
-        rtol, atol = tolerances.get(truth.dtype, (0.0, 0.0))
+        rtol, atol = widened(*tolerances.get(truth.dtype, (0.0, 0.0)), truth.dtype, device)
         found = first_divergence(value, truth, rtol, atol)
         if found is None:
             return []
@@ -175,10 +177,10 @@ def agrees_with(
         for key, value in case.secret.get(secret_key, {}).items():
             if key not in got or not isinstance(got[key], torch.Tensor):
                 continue
-            if key in expected and compare_tensor(key, got[key], expected[key], scale=scale):
+            if key in expected and compare_tensor(key, got[key], expected[key], device, scale):
                 continue
             label = f"{title}: {labels.get(key, key)} compared with {reference}"
-            problem = compare_tensor(label, got[key], value, scale=scale)
+            problem = compare_tensor(label, got[key], value, device, scale)
             if problem:
                 return [problem]
         return []

@@ -70,7 +70,8 @@ def _matches_pytorch(case: Case, got: dict, expected: dict, device: str = "cpu")
     if "out" not in got:
         return []
     truth = F.embedding(case.inputs["idx"], case.inputs["weight"])
-    problem = compare_tensor("Embedding: output compared with nn.Embedding", got["out"], truth)
+    label = "Embedding: output compared with nn.Embedding"
+    problem = compare_tensor(label, got["out"], truth, device)
     return [problem] if problem else []
 
 

@@ -16,6 +16,7 @@ import math
 import torch
 
 from autograder.assignments.checks import flag, normal_draw
+from autograder.compare import widened
 from autograder.spec import Assignment, Case, Part
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -74,13 +75,16 @@ def _dropped_fraction(what: str, p: float, outs: list[torch.Tensor]) -> list[str
     return [f"{what}: {rate:.3f} of the elements were dropped, expected about p = {p}"]
 
 
-def _kept_scale(what: str, p: float, x: torch.Tensor, out: torch.Tensor) -> list[str]:
+def _kept_scale(
+    what: str, p: float, x: torch.Tensor, out: torch.Tensor, device: str = "cpu"
+) -> list[str]:
     kept = out != 0
     if not bool(kept.any()):
         return []
     ratio = (out[kept] / x[kept]).double()
     scale = 1 / (1 - p)
-    if bool(((ratio - scale).abs() <= SCALE_RTOL[x.dtype] * scale).all()):
+    rtol, _ = widened(SCALE_RTOL[x.dtype], 0.0, x.dtype, device)
+    if bool(((ratio - scale).abs() <= rtol * scale).all()):
         return []
     typical = float(ratio.median())
     for value, why in [
@@ -143,7 +147,9 @@ def _independence(what: str, p: float, mask: torch.Tensor, other: torch.Tensor) 
     return []
 
 
-def _gradient(what: str, p: float, out: torch.Tensor, grad: torch.Tensor | None) -> list[str]:
+def _gradient(
+    what: str, p: float, out: torch.Tensor, grad: torch.Tensor | None, device: str = "cpu"
+) -> list[str]:
     if not isinstance(grad, torch.Tensor) or grad.shape != out.shape:
         return [f"{what}: no gradient of x's shape came back"]
     kept = out != 0
@@ -155,7 +161,7 @@ def _gradient(what: str, p: float, out: torch.Tensor, grad: torch.Tensor | None)
         ]
     if bool((grad[~kept] != 0).any()):
         return [f"{what}: dropped elements must get a zero gradient"]
-    tolerance = SCALE_RTOL.get(grad.dtype, 1e-6) * scale
+    tolerance = widened(SCALE_RTOL.get(grad.dtype, 1e-6), 0.0, grad.dtype, device)[0] * scale
     if not bool(((grad[kept].double() - scale).abs() <= tolerance).all()):
         return [
             f"{what}: the gradient of sum(dropout(x)) with respect to x must be 1/(1 - p) = "
@@ -189,9 +195,9 @@ def dropout_draws(what: str, again_key: str | None = None):
             outs.append(value)
         where = f"{what} with p = {p} on x of shape {tuple(x.shape)}, {case.config['dtype']}"
         problems = _dropped_fraction(where, p, outs)
-        problems = problems or _kept_scale(where, p, x, outs[0])
+        problems = problems or _kept_scale(where, p, x, outs[0], device)
         problems = problems or _independence(where, p, outs[0] == 0, outs[1] == 0)
-        problems = problems or _gradient(where, p, outs[2], got.get("_grad"))
+        problems = problems or _gradient(where, p, outs[2], got.get("_grad"), device)
         if not problems and again_key:
             again = _random_output(what, got, again_key, x)
             if isinstance(again, str) or not bool((again == 0).any()):

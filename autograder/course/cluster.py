@@ -15,6 +15,7 @@ its ``resources=`` annotations map tasks to GPUs: a worker started with
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -22,6 +23,7 @@ import sys
 from multiprocessing.util import Finalize
 
 from autograder.course.worker import GraderSettings, GradeTask, close_all, grade_task, warm
+from autograder.grade import resolve_device
 
 _FINALIZERS: list[Finalize] = []
 
@@ -148,12 +150,15 @@ class DaskPool:
 
         self.cluster = None
         if scheduler == "local-cluster":
+            # On a GPU, every local worker declares one (they share it; see shared_gpu).
+            gpu = resolve_device(settings.device).startswith("cuda")
             self.cluster = LocalCluster(
                 n_workers=max(1, workers),
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
+                resources={"GPU": 1} if gpu else None,
             )
             self.client = Client(self.cluster)
         else:
@@ -191,9 +196,26 @@ class DaskPool:
         self.close()
 
 
+# The share of a GPU's memory the grading children on one machine may cache together (the
+# rest: each process's CUDA context, and room for fragmentation).
+GPU_MEMORY_SHARE = 0.8
+
+
+def shared_gpu(settings: GraderSettings, scheduler: str, workers: int) -> GraderSettings:
+    """``settings`` with each child's share of the GPU's memory, when ``workers`` processes
+    on this machine grade on one GPU at once (a local pool or a local Dask cluster); a
+    remote cluster's workers are assumed to have a GPU each (``--resources GPU=1``)."""
+    if settings.device == "cpu" or settings.gpu_memory_fraction is not None or workers < 2:
+        return settings
+    if scheduler not in ("local", "local-cluster"):
+        return settings
+    return dataclasses.replace(settings, gpu_memory_fraction=GPU_MEMORY_SHARE / workers)
+
+
 def make_pool(settings: GraderSettings, scheduler: str = "local", workers: int = 2):
     """``local``: a process pool (``workers=0``: this process); ``local-cluster`` or an
     address: Dask."""
+    settings = shared_gpu(settings, scheduler, workers)
     if scheduler == "local":
         return LocalPool(settings, workers) if workers > 0 else InlinePool(settings)
     return DaskPool(settings, scheduler, workers)

@@ -29,6 +29,9 @@ class GraderSettings:
     isolation: str = "auto"
     time_limit: float | None = None  # caps every part's wall and CPU seconds
     parts: tuple[str, ...] | None = None  # grade only these parts (None: all)
+    # On CUDA: the share of the GPU's memory one sandboxed child may cache (None: no cap).
+    # The pools set it when several of their workers share one GPU.
+    gpu_memory_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ def grader_for(settings: GraderSettings) -> Grader:
                 kept = [p for p in assignment.parts if p.id in settings.parts]
                 assignment = dataclasses.replace(assignment, parts=kept)
             device = resolve_device(settings.device)
-            sandbox = sandbox_for(assignment, device, settings.isolation)
+            sandbox = sandbox_for(
+                assignment, device, settings.isolation, settings.gpu_memory_fraction
+            )
             sandbox.launch()  # it imports torch while the grader reads the reference here
             _GRADERS[settings] = Grader(assignment, device, settings.isolation, sandbox)
         return _GRADERS[settings]

@@ -18,6 +18,8 @@ import warnings
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import gpu
+
 MAX_MESSAGE = 1500
 
 
@@ -152,9 +154,7 @@ def run_job(job_dir: str) -> None:
     probes_path = os.path.join(job_dir, "probes.safetensors")
     probes = load_file(probes_path) if os.path.exists(probes_path) else {}
     torch.set_num_threads(job.get("threads", 1))
-    if job.get("device", "cpu").startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    gpu.prepare(job.get("device", "cpu"), job.get("gpu_memory_fraction"))
     namespace, failures = load_statements(job["statements"])
     driver = importlib.import_module(f"drivers.{job['driver']}")
     function = getattr(driver, job["function"])
@@ -177,7 +177,12 @@ def run_job(job_dir: str) -> None:
                 result = function(namespace, inputs, case)
                 if not isinstance(result, dict):
                     raise DriverError("the driver produced no outputs")
+                gpu.settle(device)
                 for key, value in result.items():
+                    elsewhere = None if key.startswith("_") else gpu.off_device(value, device)
+                    if elsewhere:  # e.g. moved to the CPU: said so, not silently moved back
+                        record.setdefault("wrong_device", {})[key] = elsewhere
+                        continue
                     outputs[f"{index}/{key}"] = plain(value, key)
             except DriverError as err:
                 record["error"] = str(err)[:MAX_MESSAGE]
@@ -189,6 +194,11 @@ def run_job(job_dir: str) -> None:
             # Write as we go: a crash in a later case keeps the earlier results.
             save_file(outputs, os.path.join(job_dir, "out.safetensors"))
             _write_json(os.path.join(job_dir, "meta.json"), meta)
+            if record["error"] and gpu.context_lost(record["error"]):
+                raise gpu.ContextLost(record["error"])  # the parts after it need a fresh child
+            if record["error"]:
+                gpu.release(device)  # e.g. after running out of GPU memory
+    gpu.release(device)
     meta["finished"] = True
     _write_json(os.path.join(job_dir, "meta.json"), meta)
 

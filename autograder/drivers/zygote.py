@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402,F401 - the point of the zygote: import once
 import torch.nn.functional  # noqa: E402,F401
-from drivers import runtime  # noqa: E402
+from drivers import gpu, runtime  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402,F401
 
 PR_SET_DUMPABLE = 4
@@ -91,6 +91,12 @@ def _child(request: dict, progress: int) -> None:
         os.dup2(devnull, 0)
         os.dup2(progress, PROGRESS_FD)
         os.closerange(PROGRESS_FD + 1, 1024)
+        # CUDA's one-off start (context, cuBLAS) before any limit: not a student's cost.
+        try:
+            gpu.warm(request.get("device", "cpu"), request.get("gpu_memory_fraction"))
+        except Exception:  # noqa: BLE001 - no usable GPU in here: no part can run
+            code = gpu.EXIT_NO_CUDA
+            raise
         # Each part's CPU budget is a CPU-time timer (SIGPROF: precise, and fractions of a
         # second). Behind it, for code that blocks SIGPROF, the soft RLIMIT_CPU a second
         # later (SIGXCPU), and the hard one, the whole job's budget plus two (SIGKILL).
@@ -119,8 +125,10 @@ def _child(request: dict, progress: int) -> None:
             runtime.run_job(part_dir)
             signal.setitimer(signal.ITIMER_PROF, 0)
             _say(f"done {index} {_cpu_used():.6f}")
+    except gpu.ContextLost:  # its results are written; the parts after it need a new child
+        code = gpu.EXIT_CONTEXT_LOST
     except BaseException:  # noqa: BLE001
-        code = 70
+        code = code or 70
     finally:
         os._exit(code)
 

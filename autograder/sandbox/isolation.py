@@ -56,7 +56,7 @@ def bwrap_command(jobs_dir: Path, device: str, options: tuple[str, ...] = ()) ->
     for root in _python_roots():
         cmd += ["--ro-bind", root, root]
     if device.startswith("cuda"):
-        for node in sorted(glob.glob("/dev/nvidia*")):
+        for node in gpu_nodes():
             cmd += ["--dev-bind", node, node]
         if os.path.isdir("/sys"):
             cmd += ["--ro-bind", "/sys", "/sys"]
@@ -64,6 +64,16 @@ def bwrap_command(jobs_dir: Path, device: str, options: tuple[str, ...] = ()) ->
     cmd += ["--chdir", SANDBOX_JOBS, "--setenv", "HOME", SANDBOX_JOBS, "--unsetenv", "PYTHONPATH"]
     cmd += [sys.executable, "-I", f"{SANDBOX_DRIVERS}/zygote.py", "--sandboxed", *options]
     return cmd
+
+
+# What CUDA opens: the control node, unified memory, each GPU, and MIG's capabilities. Not
+# /dev/nvidia-modeset (the display) nor /dev/nvidia-uvm-tools (profilers).
+GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia[0-9]*", "/dev/nvidia-caps")
+
+
+def gpu_nodes() -> list[str]:
+    """The NVIDIA device nodes on this machine that the sandbox binds on ``--device cuda``."""
+    return [node for pattern in GPU_NODES for node in sorted(glob.glob(pattern))]
 
 
 def plain_command(options: tuple[str, ...] = ()) -> list[str]:

@@ -91,8 +91,16 @@ def _tasks_of_uid(uid: int) -> int:
 class Sandbox:
     """A warm zygote in bubblewrap (or, failing that, under resource limits only)."""
 
-    def __init__(self, device: str = "cpu", isolation: str = "auto", warm_optimizers=False):
+    def __init__(
+        self,
+        device: str = "cpu",
+        isolation: str = "auto",
+        warm_optimizers=False,
+        gpu_memory_fraction: float | None = None,
+    ):
         self.device = device
+        # The share of the GPU's memory each child may cache (several workers, one GPU).
+        self.gpu_memory_fraction = gpu_memory_fraction
         self.isolation = iso.choose(isolation)
         self.options = ("--warm-optimizers",) if warm_optimizers else ()
         self._root = Path(tempfile.mkdtemp(prefix="dlf-grader-"))
@@ -215,7 +223,8 @@ class Sandbox:
             part_dir = job_dir / str(index)
             part_dir.mkdir(mode=0o700)
             with open(part_dir / "job.json", "w") as fh:
-                json.dump({**job, "device": self.device, "threads": limits.threads}, fh)
+                json.dump({**job, "device": self.device, "threads": limits.threads,
+                           "gpu_memory_fraction": self.gpu_memory_fraction}, fh)  # fmt: skip
             tensors = {k: v.contiguous() for k, v in probes.items()}
             save_file(tensors, part_dir / "probes.safetensors")
             parts.append({"dir": str(index), "timeout": limits.wall, "cpu": float(limits.cpu)})
@@ -227,6 +236,8 @@ class Sandbox:
             "memory": 0 if self.device.startswith("cuda") else max(x.memory for x in every),
             "nproc": self._tasks() + max(x.extra_processes for x in every),
             "file_size": max(x.file_size for x in every),
+            "device": self.device,
+            "gpu_memory_fraction": self.gpu_memory_fraction,
         }
         started = time.monotonic()
         assert self._proc is not None and self._proc.stdin is not None
