@@ -2,6 +2,7 @@
 #   make site   install everything (Python venv, MathJax) and build the site into _build/html
 #   make test   install what is missing, then run the whole test suite (what CI runs)
 #   make serve  serve the built site on http://localhost:8000
+#   make gpu-check  grade on the CPU and the GPU and compare (benchmarks/gpu_check.py)
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 JOBS ?= 2
 
-.PHONY: install site test serve lint exercises clean
+.PHONY: install site test serve lint exercises gpu-check clean
 
 install: $(STAMP) node_modules/.package-lock.json
 
@@ -34,6 +35,9 @@ lint: install
 
 exercises: install
 	$(BIN)/python -m autograder build --all
+
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py
 
 serve:
 	$(BIN)/python -m http.server --directory _build/html 8000

@@ -147,10 +147,11 @@ def sandbox_view(device: str) -> int:
     with Sandbox(device) as sandbox:
         outcome = sandbox.run(job, {}, Limits(cpu=20.0, wall=60.0))
         isolation = sandbox.isolation
+        log = (sandbox._root / "zygote.log").read_text(errors="replace")[-1500:]
     record = (outcome.meta.get("cases") or [{}])[0]
     out = {k.split("/", 1)[1]: v for k, v in outcome.outputs.items()}
     if not outcome.finished or record.get("error") or "matmul_error" not in out:
-        print(f"  {device}: the probe failed ({outcome.status}): {record.get('error')}")
+        print(f"  {device}: the probe failed ({outcome.status}): {record.get('error')}\n{log}")
         return 1
     nodes = sorted(bytes(out["nodes"].tolist()).decode().split())
     error = float(out["matmul_error"])

@@ -26,6 +26,7 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -96,6 +97,7 @@ def _child(request: dict, progress: int) -> None:
             gpu.warm(request.get("device", "cpu"), request.get("gpu_memory_fraction"))
         except Exception:  # noqa: BLE001 - no usable GPU in here: no part can run
             code = gpu.EXIT_NO_CUDA
+            traceback.print_exc()  # into the zygote's log, for the instructor
             raise
         # Each part's CPU budget is a CPU-time timer (SIGPROF: precise, and fractions of a
         # second). Behind it, for code that blocks SIGPROF, the soft RLIMIT_CPU a second

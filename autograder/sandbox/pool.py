@@ -134,6 +134,10 @@ class Sandbox:
             cmd = iso.plain_command(self.options)
         log = open(self._root / "zygote.log", "ab")  # noqa: SIM115 - closed with the process
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
+        if self.device.startswith("cuda"):  # which GPU (a Dask worker's), where libcuda is
+            for name in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
+                if name in os.environ:
+                    env[name] = os.environ[name]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, bufsize=0
         )
