@@ -146,7 +146,8 @@ class Grader:
         return self._cases[part.id]
 
     def run_driver(self, namespace: dict, part: Part, case: Case) -> dict[str, torch.Tensor]:
-        """Run the driver in this (trusted) process, as the sandbox does for the student."""
+        """Run the driver in this (trusted) process, as the sandbox does for the student: on
+        the CPU whatever the grading device (the instructors' guide, *Grading on a GPU*)."""
         function = getattr(self.driver, part.function)
         torch.manual_seed(case.config.get("seed", 0))
         inputs = {k: v.clone() for k, v in case.inputs.items()}

@@ -168,10 +168,10 @@ def sandbox_view(device: str) -> int:
     expected = sorted(iso.gpu_nodes()) if cuda else []
     if isolation == "bwrap" and nodes != expected:
         failures.append(f"device nodes {nodes}, expected {expected}")
-    print(f"  {device} ({isolation}): TF32 matmul {bool(out['tf32_matmul'])}, cuDNN "
-          f"{bool(out['tf32_cudnn'])}; float32 512x512 product off by {error:.1e}; new tensors "
-          f"on the part's device: {bool(out['new_tensors_on_device'])}; /dev/nvidia*: "
-          f"{', '.join(nodes) or 'none'}  {'; '.join(failures) or 'ok'}")  # fmt: skip
+    tf32 = f"matmul {bool(out['tf32_matmul'])}, cuDNN {bool(out['tf32_cudnn'])}" if cuda else "n/a"
+    print(f"  {device} ({isolation}): TF32 {tf32}; float32 512x512 product off by {error:.1e}; "
+          f"new tensors on the part's device: {bool(out['new_tensors_on_device'])}; "
+          f"/dev/nvidia*: {', '.join(nodes) or 'none'}  {'; '.join(failures) or 'ok'}")  # fmt: skip
     return len(failures)
 
 
@@ -251,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.max_variants = args.max_variants or 2
-        args.students = args.students or 6
         args.workers = min(args.workers, 2)
+    args.students = args.students or (6 if args.quick else 50)
     ids = args.assignments.split(",") if args.assignments else assignments.ASSIGNMENT_IDS
     ids = ["collab"] if args.quick and not args.assignments else ids
     cuda = torch.cuda.is_available()
@@ -269,11 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print("\n== 1. grades, part by part", flush=True)
         failures += grade_table(ids, devices, args, workdir)
+        print(f"(section 1: {time.monotonic() - started:.0f} s)")
         print("\n== 2. inside the sandbox", flush=True)
         for device in devices:
             failures += sandbox_view(device)
         if not args.no_class:
-            print("\n== 3. a class, graded by grade-class", flush=True)
+            print(f"\n== 3. a class, graded by grade-class ({args.students} students, "
+                  f"{args.workers} workers)", flush=True)  # fmt: skip
             failures += class_run(
                 workdir / "class", devices, args.students, args.workers, args.quick
             )
