@@ -195,3 +195,56 @@ def test_sandbox_binds_only_the_gpu_nodes_cuda_needs(monkeypatch, tmp_path):
     bound = {cmd[i + 1] for i, word in enumerate(cmd) if word == "--dev-bind"}
     assert bound == {"/dev/nvidia0", "/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"}
     assert not any(w == "--dev-bind" for w in iso.bwrap_command(tmp_path, "cpu"))
+
+
+def test_a_child_that_could_not_start_cuda_or_lost_it_is_named():
+    from autograder.grade import _status_message
+    from autograder.sandbox import JobOutcome
+
+    no_cuda = _status_message(JobOutcome(f"exit:{gpu.EXIT_NO_CUDA}", 1.0), Limits())
+    assert "CUDA could not be started in the sandbox" in no_cuda
+    lost = _status_message(JobOutcome(f"exit:{gpu.EXIT_CONTEXT_LOST}", 1.0), Limits())
+    assert "CUDA error" in lost
+
+
+def test_what_the_sandbox_says_about_devices_is_shortened():
+    from autograder.assignments import get
+    from autograder.device_feedback import wrong_device
+
+    spec = get("collab").part("sigmoid_range")
+    message = wrong_device(spec, {"out" * 100: "x" * 500, "b": "c", "d": "e", "f": "g"}, "cuda")
+    assert len(message) < 400 and "ran on cuda" in message
+    assert "ran on cuda" in wrong_device(spec, ["not", "a", "dict"], "cuda")
+
+
+class _FakeProcess:
+    """Stands in for the zygote's process: records how it was started."""
+
+    started: dict = {}
+
+    def __init__(self, cmd, **kwargs):
+        _FakeProcess.started = {"cmd": cmd, **kwargs}
+        self.stdin = self.stdout = None
+
+    def poll(self):
+        return 0
+
+    def wait(self):
+        return 0
+
+
+def test_the_sandbox_on_cuda_keeps_the_workers_gpu(monkeypatch):
+    """A Dask worker pinned to a GPU (CUDA_VISIBLE_DEVICES) grades on that GPU; the sandbox
+    also finds libcuda where the machine says (LD_LIBRARY_PATH); on the CPU it gets neither."""
+    from autograder.sandbox import Sandbox, pool
+
+    monkeypatch.setattr(pool.subprocess, "Popen", _FakeProcess)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64")
+    for device, expected in [("cuda", "1"), ("cpu", None)]:
+        sandbox = Sandbox(device, isolation="rlimits", gpu_memory_fraction=0.2)
+        sandbox.launch()
+        env = _FakeProcess.started["env"]
+        assert env.get("CUDA_VISIBLE_DEVICES") == expected
+        assert ("LD_LIBRARY_PATH" in env) == (device == "cuda")
+        sandbox.close()
