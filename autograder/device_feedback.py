@@ -28,6 +28,14 @@ def limits_on(limits: Limits, device: str) -> Limits:
     )
 
 
+# What PyTorch says when an operation gets tensors from two devices.
+TWO_DEVICES = (
+    "Expected all tensors to be on the same device",
+    "on the same device as the indexed tensor",
+    "Expected object of device type",
+)
+
+
 def explain_cuda_error(error: str) -> str | None:
     """Words for the errors only a GPU raises (the sandbox's child exits after those that
     poison its CUDA context; the parts after it run in a fresh one)."""
@@ -46,7 +54,12 @@ def explain_cuda_error(error: str) -> str | None:
         )
     if gpu.context_lost(error):
         return "a CUDA error stopped the GPU for this part (e.g. an out-of-range memory access)"
-    if "Expected all tensors to be on the same device" in error:
+    if "can't convert cuda" in error:
+        return (
+            "a GPU tensor was turned into NumPy (or a list of numbers): this part ran on the "
+            "GPU; stay with torch operations, which run where the tensors are"
+        )
+    if any(marker in error for marker in TWO_DEVICES):
         return (
             "tensors on two devices met in one operation: this part ran on the GPU, its inputs "
             "there; make new tensors where the inputs are (device=x.device, torch.zeros_like(x)) "

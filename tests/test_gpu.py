@@ -93,6 +93,26 @@ def test_limits_leave_room_for_cuda_only():
     assert limits_on(limits, "cuda").wall > limits.wall
 
 
+@pytest.mark.parametrize(
+    "error, words",
+    [
+        ("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "GPU memory"),
+        ("RuntimeError: CUDA error: device-side assert triggered", "index out of range"),
+        ("RuntimeError: CUDA error: an illegal memory access was encountered", "CUDA error"),
+        ("RuntimeError: Expected all tensors to be on the same device, but got index is on "
+         "cpu, different from other tensors on cuda:0", "two devices"),
+        ("RuntimeError: indices should be either on cpu or on the same device as the indexed "
+         "tensor (cpu)", "two devices"),
+        ("TypeError: can't convert cuda:0 device type tensor to numpy.", "NumPy"),
+    ],
+)  # fmt: skip
+def test_gpu_errors_are_explained(error, words):
+    from autograder.device_feedback import explain_cuda_error
+
+    assert words in explain_cuda_error(error)
+    assert explain_cuda_error("ValueError: not the right answer") is None
+
+
 def test_lost_context_is_recognised():
     assert gpu.context_lost("RuntimeError: CUDA error: device-side assert triggered")
     assert gpu.context_lost("RuntimeError: CUDA error: an illegal memory access was encountered")
