@@ -200,9 +200,8 @@ def test_workers_on_one_gpu_share_its_memory():
     assert shared_gpu(cuda, "local-cluster", 2).gpu_memory_fraction == GPU_MEMORY_SHARE / 2
     assert shared_gpu(cuda, "local", 1).gpu_memory_fraction is None
     assert shared_gpu(cuda, "tcp://10.0.0.1:8786", 4).gpu_memory_fraction is None
-    assert shared_gpu(GraderSettings("collab", device="cpu"), "local", 4) == GraderSettings(
-        "collab", device="cpu"
-    )
+    on_cpu = shared_gpu(GraderSettings("collab", device="cpu"), "local", 4)
+    assert on_cpu.gpu_memory_fraction is None
 
 
 def test_sandbox_binds_only_the_gpu_nodes_cuda_needs(monkeypatch, tmp_path):
@@ -268,3 +267,11 @@ def test_the_sandbox_on_cuda_keeps_the_workers_gpu(monkeypatch):
         assert env.get("CUDA_VISIBLE_DEVICES") == expected
         assert ("LD_LIBRARY_PATH" in env) == (device == "cuda")
         sandbox.close()
+
+
+def test_a_workers_warm_grader_is_found_whatever_the_gpu_share():
+    """The pool gives its workers the GPU share; tasks made before still find the warm grader."""
+    plain = GraderSettings("collab", device="auto")
+    shared = shared_gpu(plain, "local", 2)
+    assert shared.gpu_memory_fraction == GPU_MEMORY_SHARE / 2
+    assert shared == plain and hash(shared) == hash(plain)

@@ -24,7 +24,7 @@ def _course(args: argparse.Namespace):
 def _grade_class(args: argparse.Namespace) -> int:
     from autograder import assignments
     from autograder.course.batch import ClassGrader
-    from autograder.course.cluster import make_pool
+    from autograder.course.cluster import make_pool, shared_gpu
     from autograder.course.worker import GraderSettings
 
     try:
@@ -35,6 +35,7 @@ def _grade_class(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     parts = tuple(p for p in args.parts.split(",") if p) if args.parts else None
     settings = GraderSettings(args.assignment, args.device, args.isolation, args.time_limit, parts)
+    settings = shared_gpu(settings, args.scheduler, args.workers)  # the tasks carry it, for Dask
     stream = io.StringIO() if args.quiet else sys.stderr
     grader = ClassGrader(course, settings, gradebook=not args.no_gradebook, stream=stream)
     with make_pool(settings, args.scheduler, args.workers) as pool:

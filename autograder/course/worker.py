@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import assignments
@@ -30,8 +30,9 @@ class GraderSettings:
     time_limit: float | None = None  # caps every part's wall and CPU seconds
     parts: tuple[str, ...] | None = None  # grade only these parts (None: all)
     # On CUDA: the share of the GPU's memory one sandboxed child may cache (None: no cap).
-    # The pools set it when several of their workers share one GPU.
-    gpu_memory_fraction: float | None = None
+    # The pools set it when several of their workers share one GPU. Not part of the key of
+    # a worker's warm grader: a task made before the share was set still finds it.
+    gpu_memory_fraction: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
