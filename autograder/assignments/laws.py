@@ -130,8 +130,10 @@ def decision_law(what: str, p: float, drops: torch.Tensor) -> list[str]:
             "decisions): elements are dropped or kept together; draw one independent "
             "decision per element"
         ]
-    for label, a, b in [("neighbouring elements of a row", *_pairs(drops, 2)),
-                        ("the same element of neighbouring rows", *_pairs(drops, 1))]:
+    for label, a, b in [
+        ("neighbouring elements of a row", *_pairs(drops, 2)),
+        ("the same element of neighbouring rows", *_pairs(drops, 1)),
+    ]:
         if a.numel() == 0:
             continue
         rate, low, high = agreement_band(a == b, agree)
