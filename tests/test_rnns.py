@@ -373,3 +373,42 @@ def test_a_language_model_without_memory_stays_above_the_threshold(grader, tmp_p
     failed = part(result, "language_model")
     assert not failed.passed, result.to_text()
     assert "validation loss" in failed.messages[0]
+
+
+CELL_KEEPS_STATE = [
+    ("        if h is None:\n            h = x.new_zeros(x.shape[0], self.hidden_size)\n",
+     '        if h is None:\n            h = getattr(self, "h_last", None)\n'
+     "        if h is None or h.shape[0] != x.shape[0]:\n"
+     "            h = x.new_zeros(x.shape[0], self.hidden_size)\n"),
+    ("        return torch.tanh(from_input + from_hidden)",
+     "        h_new = torch.tanh(from_input + from_hidden)\n"
+     "        self.h_last = h_new.detach()\n"
+     "        return h_new"),
+]  # fmt: skip
+RNN_KEEPS_STATE = [
+    ("        h = x.new_zeros(x.shape[1], self.hidden_size) if h0 is None else h0[0]\n",
+     "        memory = getattr(self, 'memory', None)\n"
+     "        if h0 is None and memory is not None and memory.shape[1] == x.shape[1]:\n"
+     "            h0 = memory\n"
+     "        h = x.new_zeros(x.shape[1], self.hidden_size) if h0 is None else h0[0]\n"),
+    ("        return torch.stack(outputs), h.unsqueeze(0)",
+     "        self.memory = h.unsqueeze(0).detach()\n"
+     "        return torch.stack(outputs), h.unsqueeze(0)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "edits", "part_id"),
+    [(CELL, CELL_KEEPS_STATE, "rnn_cell"), (RNN, RNN_KEEPS_STATE, "rnn")],
+)
+def test_state_kept_between_calls_loses_the_part(grader, tmp_path, cell_id, edits, part_id):
+    """A module that starts a call without a state from the last call's state passes calls
+    of fresh modules; calls of the same object, compared with a fresh nn.RNN(Cell), fail."""
+    nb = source_notebook("rnns")
+    for old, new in edits:
+        nb = replace_in_cell(nb, cell_id, old, new)
+    result = grade(grader, tmp_path, nb, only=[part_id])
+    text = " ".join(part(result, part_id).messages)
+    assert not part(result, part_id).passed, text
+    assert "without a state: must start from zeros" in text, text
+    assert "the state is kept from one call to the next" in text, text
