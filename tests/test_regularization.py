@@ -185,6 +185,14 @@ WRONG = {
     "kaiming: torch.nn.init used": (
         INIT, "        w.normal_(0.0, std)", "        nn.init.kaiming_normal_(w)",
         "kaiming_normal", "init.kaiming_normal_"),
+    "kaiming: reseeded at every call": (
+        INIT, "        w.normal_(0.0, std)",
+        "        torch.manual_seed(0)\n        w.normal_(0.0, std)", "kaiming_normal",
+        "hold exactly the same values"),
+    "kaiming: one row repeated": (
+        INIT, "        w.normal_(0.0, std)",
+        "        w.copy_(torch.randn(w.shape[1:], dtype=w.dtype) * std)", "kaiming_normal",
+        "hold exactly the same values"),
 }  # fmt: skip
 
 

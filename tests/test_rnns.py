@@ -184,6 +184,10 @@ WRONG = {
         "identity_init", "only the first layer"),
     "identity without return": (IDENTITY, "    return rnn\n", "", "identity_init",
                                 "return the module"),
+    "RNNCell: initial weights seeded in __init__": (
+        CELL, "        self.weight_hh = uniform(hidden_size, hidden_size)",
+        "        torch.manual_seed(0)\n        self.weight_hh = uniform(hidden_size, hidden_size)",
+        "rnn_cell", "hold exactly the same values"),
 }  # fmt: skip
 
 

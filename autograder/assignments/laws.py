@@ -29,6 +29,8 @@ from functools import lru_cache
 
 import torch
 
+from autograder.spec import Check
+
 ALPHA = 1e-9  # per tail
 _T_GRID = torch.logspace(-4, 2.5, 400, dtype=torch.float64)
 
@@ -75,12 +77,14 @@ def agreement_band(agree: torch.Tensor, rate: float) -> tuple[float, float, floa
     contract holds) and the band it leaves with probability <= 2 ALPHA."""
     n = int(agree.numel())
     low, high = sum_band((0.0, 1.0), (1 - rate, rate), n)
-    return float(agree.double().mean()), low / n, high / n
+    return int(agree.sum()) / max(n, 1), low / n, high / n
 
 
 def _pairs(a: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Disjoint pairs along ``dim``: entries 0, 2, 4, ... and 1, 3, 5, ..."""
     m = a.shape[dim] // 2 * 2
+    if m == 0:
+        return a.narrow(dim, 0, 0), a.narrow(dim, 0, 0)
     pairs = a.narrow(dim, 0, m).unfold(dim, 2, 2)
     return pairs[..., 0], pairs[..., 1]
 
@@ -163,8 +167,8 @@ def sign_law(what: str, draws: torch.Tensor) -> list[str]:
     of a distribution symmetric about 0 (so their signs are fair coins): neighbours, rows
     and calls agree in sign half of the time; no two calls or rows are equal."""
     calls = draws.shape[0]
-    if bool((draws == 0).any()):
-        zeros = float((draws == 0).double().mean())
+    zeros = int((draws == 0).sum()) / max(draws.numel(), 1)
+    if zeros >= 0.1:  # a float32 draw is 0 with probability about 2^-24, not 1 in 10
         return [f"{what}: {zeros:.3f} of the values are exactly 0; draw every value at random"]
     rows = draws.reshape(-1, draws.shape[-1])
     if rows.shape[0] > 1 and torch.unique(rows, dim=0).shape[0] < rows.shape[0]:
@@ -185,3 +189,22 @@ def sign_law(what: str, draws: torch.Tensor) -> list[str]:
                 "independent draws: draw every value independently, afresh at every call"
             ]
     return []
+
+
+def independent_draws(first: str, second: str, what: str, min_count: int = 1000) -> Check:
+    """``got[first]`` and ``got[second]`` (two calls, or two new modules) hold independent
+    draws of a distribution symmetric about 0, the law of every initialiser here: see
+    :func:`sign_law`. Skipped below ``min_count`` values, where the other checks of the
+    part (scale, shape) say enough. False failures: six tails at ``ALPHA`` (a float32 draw
+    of exactly 0, counted as negative, moves the sign's probability by about 1e-7)."""
+
+    def check(case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
+        a, b = got.get(first), got.get(second)
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+            return []
+        if a.shape != b.shape or a.numel() < min_count or not a.is_floating_point():
+            return []
+        rows = a.shape[0] if a.dim() > 1 else 1
+        return sign_law(what, torch.stack([a, b]).double().reshape(2, rows, -1))
+
+    return check

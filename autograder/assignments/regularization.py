@@ -25,7 +25,7 @@ import math
 import torch
 
 from autograder.assignments.checks import flag, normal_draw
-from autograder.assignments.laws import decision_law
+from autograder.assignments.laws import decision_law, independent_draws
 from autograder.spec import Assignment, Case, Part
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -362,6 +362,7 @@ ASSIGNMENT = Assignment(
                     "in place inside torch.no_grad(); don't replace it)",
                 ),
                 _kaiming_spread,
+                independent_draws("_w", "_w_again", "kaiming_normal_"),
             ],
             forbidden_names=INIT_FORBIDDEN,
         ),

@@ -28,6 +28,7 @@ from autograder.assignments.checks import (
     flag,
     init_scale,
 )
+from autograder.assignments.laws import independent_draws
 from autograder.sandbox.pool import Limits
 from autograder.spec import Assignment, Case, Mistake, Part
 
@@ -411,6 +412,9 @@ def _part(part_id, title, function, cases, mistakes, **extra) -> Part:
         checks=[
             agrees_with(f"nn.{title}", title, LABELS),
             init_scale("_initial_weight_hh", f"{title}'s initial weight_hh", _hidden_fan_in),
+            independent_draws(
+                "_initial_weight_hh", "_initial_weight_hh_again", f"{title}'s initial weight_hh"
+            ),
         ],
         forbidden_names=FORBIDDEN_NAMES,
         forbidden_ops=FORBIDDEN_OPS,

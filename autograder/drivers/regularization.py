@@ -183,7 +183,8 @@ def dropout_module(ns: dict, inputs: dict, config: dict) -> dict:
 
 def kaiming_normal(ns: dict, inputs: dict, config: dict) -> dict:
     """``kaiming_normal_(w)`` on a weight of the probe's shape (a plain tensor or an
-    nn.Parameter) filled with 7s: the values, and whether w itself was filled and returned."""
+    nn.Parameter) filled with 7s: the values, and whether w itself was filled and returned;
+    then on a second weight (``_w_again``), for the independence of the calls' draws."""
     fn = need(ns, "kaiming_normal_")
     shape = tuple(config["shape"])
     w = torch.full(shape, 7.0, dtype=dtype_of(config), device=device_of(config))
@@ -204,8 +205,12 @@ def kaiming_normal(ns: dict, inputs: dict, config: dict) -> dict:
     kept_parameter = not config.get("parameter") or (
         isinstance(w, nn.Parameter) and w.requires_grad and w.grad_fn is None
     )
+    again = torch.full(shape, 7.0, dtype=dtype_of(config), device=device_of(config))
+    with torch.no_grad():
+        fn(again)  # a second call: its draws must be new ones
     return {
         "_w": w.detach(),
+        "_w_again": again,
         "_returned_w": torch.tensor(result is w),
         "_filled": torch.tensor(not bool((w.detach() == 7.0).any())),
         "_still_parameter": torch.tensor(kept_parameter),

@@ -84,6 +84,13 @@ def _build(ns: dict, name: str, names: tuple, config: dict):
     return model, _parameters(model, names, sizes, what), initial, what
 
 
+def _second_initial(ns: dict, name: str, names: tuple, config: dict) -> dict:
+    """The recurrent weight of a second new module: its draws must be new ones."""
+    sizes = (config["input_size"], config["hidden_size"])
+    value = getattr(need(ns, name)(*sizes), names[1], None)
+    return {"_initial_weight_hh_again": value.detach().clone()} if value is not None else {}
+
+
 def _tensor(value, what: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise DriverError(f"{what} returned {type(value).__name__}, expected a tensor")
@@ -122,6 +129,7 @@ def rnn_cell(ns: dict, inputs: dict, config: dict) -> dict:
         result["grad_h0"] = grad_or_zeros(h0)
     result |= {f"grad_{n}": grad_or_zeros(p) for n, p in zip(CELL_NAMES, params, strict=True)}
     result |= {k: v.detach().clone() for k, v in result.items()}
+    result |= _second_initial(ns, "RNNCell", CELL_NAMES, config)
     return result | {"x1": x1, "_initial_weight_hh": initial} | _again(cell, inputs, what, True)
 
 
@@ -159,6 +167,7 @@ def rnn(ns: dict, inputs: dict, config: dict) -> dict:
         result["grad_h0"] = grad_or_zeros(h0)
     result |= {f"grad_{n}": grad_or_zeros(p) for n, p in zip(RNN_NAMES, params, strict=True)}
     result |= {k: v.detach().clone() for k, v in result.items()}
+    result |= _second_initial(ns, "RNN", RNN_NAMES, config)
     return result | {"x1": x1, "_initial_weight_hh": initial} | _again(model, inputs, what, False)
 
 
