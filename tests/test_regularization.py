@@ -110,6 +110,11 @@ WRONG = {
         "    if last is not None and last.shape == x.shape:\n"
         "        keep = torch.where(torch.rand_like(x) < 0.1, last, keep)\n"
         "    LAST = keep", "dropout", "consecutive calls dropped the same elements"),
+    "dropout: one mask shared by the channels": (
+        DROP, MASK,
+        "shape = (x.shape[0], 1, *x.shape[2:]) if x.dim() >= 3 else x.shape\n"
+        "    keep = torch.rand(shape, dtype=x.dtype) >= p", "dropout",
+        "elements are dropped or kept together"),
     "dropout: gradient blocked": (
         DROP, SCALED, "return x.detach() * keep / (1 - p)", "dropout", "no gradient reaches x"),
     "dropout: float32 hard-coded": (

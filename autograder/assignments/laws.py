@@ -90,9 +90,10 @@ def _pairs(a: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def decision_law(what: str, p: float, drops: torch.Tensor) -> list[str]:
-    """Failures of ``drops`` (calls, rows, columns) of 0/1 "dropped" decisions against
+    """Failures of ``drops`` (calls, *shape) of 0/1 "dropped" decisions against
     "each element dropped independently with probability p, afresh at every call"."""
     calls, shape = drops.shape[0], tuple(drops.shape[1:])
+    drops = drops.reshape(calls, -1, shape[-1] if shape else 1)  # (calls, rows, columns)
     flat = drops.reshape(calls, -1).to(torch.uint8)
     n = flat.shape[1]
     where = f"{what} ({calls} calls on x of shape {shape})"

@@ -30,8 +30,10 @@ from autograder.spec import Assignment, Case, Part
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 BANDS = 7.0  # standard errors
-LAW_CALLS = 300  # calls on one (8, 32) input whose decisions are tested against the law
-LAW_SHAPE, OTHER_SHAPE = (8, 32), (5, 32)
+LAW_CALLS = 300  # calls on one input whose decisions are tested against the law
+# Four dimensions: a mask shared along any of them (rows, channels, positions) shows in the
+# spread of the count across calls.
+LAW_SHAPE, OTHER_SHAPE = (2, 4, 4, 8), (3, 4, 4, 8)
 SCALE_RTOL = {torch.float32: 1e-6, torch.float64: 1e-12}  # a few units in the last place
 DROPOUT_FORBIDDEN = ["F.dropout", "functional.dropout", "torch.dropout", "nn.Dropout",
                      "nn.Dropout1d", "nn.Dropout2d", "nn.Dropout3d", "F.dropout1d",
