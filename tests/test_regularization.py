@@ -324,8 +324,28 @@ class Dropout(nn.Module):
         return torch.where(keep, x / max(1 - self.p, 1e-12), torch.zeros_like(x))
 '''
 
+MODULE_RECORDS_MASK = '''
+class Dropout(nn.Module):
+    """torch.bernoulli on a tensor of keep probabilities; the last mask is kept for
+    inspection but never reused."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError("p must be in [0, 1]")
+        self.p = p
+        self.last_mask = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        self.last_mask = torch.bernoulli(torch.full_like(x, 1 - self.p))
+        return x * self.last_mask / (1 - self.p) if self.p < 1 else x * self.last_mask
+'''
+
 CORRECT_VARIANTS = {
     "dropout with rand < p": (DROP, DROPOUT_RAND_LESS),
+    "Dropout recording its last mask": (MODULE, MODULE_RECORDS_MASK),
     "Dropout, stateless, with uniform_ and torch.where": (MODULE, MODULE_STATELESS),
     "dropout with torch.bernoulli": (DROP, DROPOUT_BERNOULLI),
     "dropout with torch.where": (DROP, DROPOUT_WHERE),

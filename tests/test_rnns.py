@@ -345,7 +345,38 @@ def fit_language_model(tokens, vocab_size):
     return model
 '''
 
+RNN_FUNCTIONAL = '''
+def run_rnn(x, h, w_ih, w_hh, b_ih, b_hh):
+    """A stateless tanh RNN: x (T, B, I), h (B, H) -> outputs (T, B, H)."""
+    outputs = []
+    for x_t in x.unbind(0):
+        h = torch.tanh(torch.addmm(b_ih, x_t, w_ih.t()) + torch.addmm(b_hh, h, w_hh.t()))
+        outputs.append(h)
+    return torch.stack(outputs)
+
+
+class RNN(nn.Module):
+    """The loop in a plain function; the last state is recorded but never read back."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        k = 1 / math.sqrt(hidden_size)
+        for name, shape in [("weight_ih_l0", (hidden_size, input_size)),
+                            ("weight_hh_l0", (hidden_size, hidden_size)),
+                            ("bias_ih_l0", (hidden_size,)), ("bias_hh_l0", (hidden_size,))]:
+            setattr(self, name, nn.Parameter(nn.init.uniform_(torch.empty(shape), -k, k)))
+        self.last_h_n = None
+
+    def forward(self, x, h0=None):
+        h = torch.zeros(x.shape[1], self.weight_hh_l0.shape[0], dtype=x.dtype, device=x.device)
+        outputs = run_rnn(x, h if h0 is None else h0.squeeze(0), self.weight_ih_l0,
+                          self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0)
+        self.last_h_n = outputs[-1:].detach()
+        return outputs, outputs[-1].unsqueeze(0)
+'''
+
 CORRECT_VARIANTS = {
+    "RNN as a stateless function, last state recorded": (RNN, RNN_FUNCTIONAL, ["rnn"]),
     "cell with F.linear and Xavier init": (CELL, CELL_LINEAR, ["rnn_cell", "rnn"]),
     "RNN as a loop of the notebook's cell": (RNN, RNN_OF_CELLS, ["rnn"]),
     "RNN with the input projected at once": (RNN, RNN_PROJECTED, ["rnn"]),
