@@ -8,6 +8,7 @@ receives inputs and returns tensors.
 from __future__ import annotations
 
 import importlib
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,12 @@ import torch
 from autograder import compare, static_checks
 from autograder.device_feedback import explain_cuda_error, limits_on, wrong_device
 from autograder.drivers import gpu
-from autograder.drivers.runtime import load_statements
+from autograder.drivers.runtime import (
+    MAX_MESSAGE,
+    DriverError,
+    describe_exception,
+    load_statements,
+)
 from autograder.extract import Extraction, extract
 from autograder.notebook import NotebookError, code_cells, grade_cells, read_cells
 from autograder.result import GradeResult, PartResult
@@ -298,10 +304,9 @@ class Grader:
                 ]
             if record.get("error"):
                 error = str(record["error"])
-                error_type = error.split(":", 1)[0]
                 mistake = None
-                if error_type != "NotImplementedError":
-                    mistake = self._diagnose(part, case, None, error_type)
+                if not error.startswith("NotImplementedError"):
+                    mistake = self._diagnose(part, case, None, error)
                 explained = _explain_error(part, error)
                 return messages + [explained] + ([mistake] if mistake else [])
             if record.get("wrong_device"):
@@ -347,7 +352,8 @@ class Grader:
         if key not in self._mistakes:
             namespace, _ = load_statements(self.reference_extraction.statements())
             for source in self.mistake_sources(mistake):
-                exec(compile(source, f"<mistake {mistake.name}>", "exec"), namespace)
+                # "<notebook>", as the student's code: its errors name the place alike
+                exec(compile(source, "<notebook>", "exec"), namespace)
             self._mistakes[key] = namespace
         return self._mistakes[key]
 
@@ -365,11 +371,10 @@ class Grader:
             sources.append(reference.replace(old, new))
         return sources
 
-    def _diagnose(
-        self, part: Part, case: Case, got: dict | None, error_type: str | None
-    ) -> str | None:
+    def _diagnose(self, part: Part, case: Case, got: dict | None, error: str | None) -> str | None:
         """Name the mistake whose behaviour the student's reproduces on this probe: the same
-        outputs, or (when the student's code raised) the same kind of exception."""
+        outputs, or (when the student's code raised ``error``) the same exception: its type
+        and message (see :func:`error_signature`), raised in a definition of the same name."""
         for mistake in part.mistakes:
             try:
                 namespace = self._mistake_namespace(mistake)
@@ -378,12 +383,31 @@ class Grader:
             try:
                 wrong = self.run_driver(namespace, part, case)
             except Exception as err:  # noqa: BLE001 - a variant may fail on a probe, as students do
-                if error_type is not None and type(err).__name__ == error_type:
+                text = str(err) if isinstance(err, DriverError) else describe_exception(err)
+                if error is not None and error_signature(text[:MAX_MESSAGE]) == error_signature(
+                    error
+                ):
                     return f"Likely mistake: {mistake.hint}"
                 continue
             if got is not None and compare.same_outputs(got, wrong, self.device):
                 return f"Likely mistake: {mistake.hint}"
         return None
+
+
+_PLACE = re.compile(r" \(in `([^`]*)`, line \d+ of its cell\)")
+_ADDRESS = re.compile(r"0x[0-9a-f]+")
+_DEVICE = re.compile(r"\b(cuda(:\d+)?|cpu)\b")
+
+
+def error_signature(text: str) -> tuple[str, tuple[str, ...]]:
+    """An error as the grader reports it, reduced to what identifies it: the exception's
+    words (type and message, with memory addresses and device names masked, whitespace
+    collapsed) and the names of the student's definitions it was raised in, innermost
+    last (``describe_exception``'s "(in `name`, line N of its cell)": lines are not
+    compared, they differ between the student's cell and the reference's)."""
+    places = tuple(_PLACE.findall(text))
+    words = _DEVICE.sub("<device>", _ADDRESS.sub("<address>", _PLACE.sub("", text)))
+    return " ".join(words.split()), places
 
 
 def _explain_error(part: Part, error: str) -> str:

@@ -83,6 +83,10 @@ WRONG = {
     "squeezed lookup": (
         EMBEDDING_CELL, "return self.weight[idx]", "return self.weight[idx].squeeze()",
         "embedding", "shape"),
+    "create_params: one value per row": (
+        PARAMS_CELL, "torch.zeros(*size).normal_(0, 0.01)",
+        "torch.zeros(*size[:-1], 1).normal_(0, 0.01).expand(*size).clone()", "create_params",
+        "neighbouring values of a row have the same sign"),
 }  # fmt: skip
 
 

@@ -155,6 +155,10 @@ WRONG = {
         MODULE, "return conv2d(x, self.weight, self.bias, stride=",
         "return nn.Conv2d(1, 1, 1)(x) or conv2d(x, self.weight, self.bias, stride=",
         "conv_module", "`nn.Conv2d`"),
+    "Conv2d: initial weight seeded in __init__": (
+        MODULE, "        weight = torch.empty(",
+        "        torch.manual_seed(1)\n        weight = torch.empty(", "conv_module",
+        "hold exactly the same values"),
 }  # fmt: skip
 
 

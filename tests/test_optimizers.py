@@ -462,3 +462,39 @@ def test_decorated_step_and_zeroing_zero_grad(grader, tmp_path):
                          "    def step(self):\n")  # fmt: skip
     result = grade(grader, tmp_path, nb)
     assert result.score == result.max_score, result.to_text()
+
+
+SGD_CELL = "sgd-solution"
+SGD_BUFFERS = """                    if self.buffers[i] is None:
+                        self.buffers[i] = grad.clone()
+                    else:
+                        self.buffers[i].mul_(self.momentum).add_(grad)
+                    grad = self.buffers[i]"""
+SGD_ON_THE_PARAMETER = """                    buf = getattr(p, "momentum_buffer", None)
+                    if buf is None:
+                        buf = grad.clone()
+                    else:
+                        buf.mul_(self.momentum).add_(grad)
+                    p.momentum_buffer = buf
+                    grad = buf"""
+STATE_VARIANTS = {
+    "momentum stored on the parameter": (
+        SGD_BUFFERS, SGD_ON_THE_PARAMETER, "continued from the old one's state"),
+    "buffers in a class attribute": (
+        "        self.buffers = [None] * len(self.params)",
+        "        SGD.buffers = [None] * len(self.params)", "they share state"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(STATE_VARIANTS))
+def test_state_outside_the_instance_loses_the_part(grader, tmp_path, name):
+    """State kept on the parameters or in the class passes probes that make one optimizer
+    at a time; a second optimizer alongside, and a new one on the same parameters, fail."""
+    old, new, phrase = STATE_VARIANTS[name]
+    nb = replace_in_cell(source_notebook("optimizers"), SGD_CELL, old, new)
+    result = grade(grader, tmp_path, nb, only=["sgd"])
+    failed = part(result, "sgd")
+    text = " ".join(failed.messages)
+    assert not failed.passed, text
+    assert phrase in text and "first at step" in text, text
+    assert f"from step {optimizers.RESTART_AT + 1}" in text, text

@@ -80,6 +80,41 @@ WRONG = {
     "dropout: reseeded at every call": (
         DROP, MASK, "torch.manual_seed(0)\n    " + MASK, "dropout",
         "two calls dropped exactly the same elements"),
+    "dropout: a fixed number dropped": (
+        DROP, MASK,
+        "drop = torch.randperm(x.numel())[: round(p * x.numel())]\n"
+        "    keep = torch.ones(x.numel(), dtype=torch.bool)\n"
+        "    keep[drop] = False\n"
+        "    keep = keep.view(x.shape)", "dropout",
+        "was exactly 128 in every call; each element must be dropped independently"),
+    "dropout: count spread too little": (
+        DROP, MASK,
+        "u = torch.rand(x.shape)\n"
+        "    k = round(p * x.numel()) + int(torch.randint(-1, 2, ()))\n"
+        "    keep = (u.flatten().argsort().argsort() >= k).view(x.shape)", "dropout",
+        "varied too little from call to call"),
+    "dropout: every third call reuses the last mask": (
+        DROP, MASK,
+        "global LAST, CALLS\n"
+        "    CALLS = globals().get('CALLS', 0) + 1\n"
+        "    if CALLS % 3 == 0 and LAST.shape == x.shape:\n"
+        "        keep = LAST\n"
+        "    else:\n"
+        "        keep = LAST = torch.rand_like(x) >= p", "dropout",
+        "different masks in 300 calls"),
+    "dropout: a tenth of the last mask carried over": (
+        DROP, MASK,
+        "global LAST\n"
+        "    keep = torch.rand_like(x) >= p\n"
+        "    last = globals().get('LAST')\n"
+        "    if last is not None and last.shape == x.shape:\n"
+        "        keep = torch.where(torch.rand_like(x) < 0.1, last, keep)\n"
+        "    LAST = keep", "dropout", "consecutive calls dropped the same elements"),
+    "dropout: one mask shared by the channels": (
+        DROP, MASK,
+        "shape = (x.shape[0], 1, *x.shape[2:]) if x.dim() >= 3 else x.shape\n"
+        "    keep = torch.rand(shape, dtype=x.dtype) >= p", "dropout",
+        "elements are dropped or kept together"),
     "dropout: gradient blocked": (
         DROP, SCALED, "return x.detach() * keep / (1 - p)", "dropout", "no gradient reaches x"),
     "dropout: float32 hard-coded": (
@@ -101,7 +136,31 @@ WRONG = {
         "        if not hasattr(self, 'mask'):\n"
         "            self.mask = torch.rand_like(x) >= self.p\n"
         "        return x * self.mask / (1 - self.p)",
+        "dropout_module", "every call must work on its own input"),
+    "Dropout: mask cached per input shape": (
+        MODULE, "return dropout(x, self.p, self.training)",
+        "if not self.training:\n            return x\n"
+        "        if getattr(self, 'mask', None) is None or self.mask.shape != x.shape:\n"
+        "            self.mask = torch.rand_like(x) >= self.p\n"
+        "        return x * self.mask / (1 - self.p) if self.p < 1 else x * 0",
         "dropout_module", "two calls dropped exactly the same elements"),
+    "Dropout: two stored masks taken in turn": (
+        MODULE, "return dropout(x, self.p, self.training)",
+        "if not self.training:\n            return x\n"
+        "        masks = self.__dict__.setdefault('masks', {})\n"
+        "        if x.shape not in masks:\n"
+        "            masks[x.shape] = [torch.rand_like(x) >= self.p for _ in range(2)]\n"
+        "        self.calls = getattr(self, 'calls', 0) + 1\n"
+        "        keep = masks[x.shape][self.calls % 2]\n"
+        "        return x * keep / (1 - self.p) if self.p < 1 else x * 0",
+        "dropout_module", "only 2 different masks in 300 calls"),
+    "Dropout: evaluation mode honoured once": (
+        MODULE, "return dropout(x, self.p, self.training)",
+        "if not self.training and not getattr(self, 'seen_eval', False):\n"
+        "            self.seen_eval = True\n"
+        "            return x\n"
+        "        return dropout(x, self.p)",
+        "dropout_module", "it did not return its input unchanged in evaluation mode"),
     "Dropout: invalid p clamped": (
         MODULE, MODULE_CHECK_P, "        self.p = min(max(p, 0.0), 1.0)\n", "dropout_module",
         "was accepted; raise a ValueError"),
@@ -131,6 +190,14 @@ WRONG = {
     "kaiming: torch.nn.init used": (
         INIT, "        w.normal_(0.0, std)", "        nn.init.kaiming_normal_(w)",
         "kaiming_normal", "init.kaiming_normal_"),
+    "kaiming: reseeded at every call": (
+        INIT, "        w.normal_(0.0, std)",
+        "        torch.manual_seed(0)\n        w.normal_(0.0, std)", "kaiming_normal",
+        "hold exactly the same values"),
+    "kaiming: one row repeated": (
+        INIT, "        w.normal_(0.0, std)",
+        "        w.copy_(torch.randn(w.shape[1:], dtype=w.dtype) * std)", "kaiming_normal",
+        "hold exactly the same values"),
 }  # fmt: skip
 
 
@@ -230,7 +297,56 @@ def kaiming_normal_(w):
     return w
 '''
 
+DROPOUT_RAND_LESS = '''
+def dropout(x, p, training=True):
+    """rand < p marks the dropped elements; the kept ones scaled by masked_fill."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError("p must be a probability")
+    if not training or p == 0.0:
+        return x
+    dropped = torch.rand(x.shape, dtype=torch.float64, device=x.device) < p
+    return (x / (1 - p)).masked_fill(dropped, 0.0) if p < 1.0 else torch.zeros_like(x)
+'''
+MODULE_STATELESS = '''
+class Dropout(nn.Module):
+    """Stateless: every call draws from a fresh empty tensor's uniform_, compared to p."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if p < 0 or p > 1:
+            raise ValueError(p)
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty_like(x).uniform_() >= self.p
+        return torch.where(keep, x / max(1 - self.p, 1e-12), torch.zeros_like(x))
+'''
+
+MODULE_RECORDS_MASK = '''
+class Dropout(nn.Module):
+    """torch.bernoulli on a tensor of keep probabilities; the last mask is kept for
+    inspection but never reused."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError("p must be in [0, 1]")
+        self.p = p
+        self.last_mask = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        self.last_mask = torch.bernoulli(torch.full_like(x, 1 - self.p))
+        return x * self.last_mask / (1 - self.p) if self.p < 1 else x * self.last_mask
+'''
+
 CORRECT_VARIANTS = {
+    "dropout with rand < p": (DROP, DROPOUT_RAND_LESS),
+    "Dropout recording its last mask": (MODULE, MODULE_RECORDS_MASK),
+    "Dropout, stateless, with uniform_ and torch.where": (MODULE, MODULE_STATELESS),
     "dropout with torch.bernoulli": (DROP, DROPOUT_BERNOULLI),
     "dropout with torch.where": (DROP, DROPOUT_WHERE),
     "dropout with bernoulli_": (DROP, DROPOUT_BERNOULLI_INPLACE_MASK),

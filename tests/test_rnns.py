@@ -184,6 +184,10 @@ WRONG = {
         "identity_init", "only the first layer"),
     "identity without return": (IDENTITY, "    return rnn\n", "", "identity_init",
                                 "return the module"),
+    "RNNCell: initial weights seeded in __init__": (
+        CELL, "        self.weight_hh = uniform(hidden_size, hidden_size)",
+        "        torch.manual_seed(0)\n        self.weight_hh = uniform(hidden_size, hidden_size)",
+        "rnn_cell", "hold exactly the same values"),
 }  # fmt: skip
 
 
@@ -341,7 +345,38 @@ def fit_language_model(tokens, vocab_size):
     return model
 '''
 
+RNN_FUNCTIONAL = '''
+def run_rnn(x, h, w_ih, w_hh, b_ih, b_hh):
+    """A stateless tanh RNN: x (T, B, I), h (B, H) -> outputs (T, B, H)."""
+    outputs = []
+    for x_t in x.unbind(0):
+        h = torch.tanh(torch.addmm(b_ih, x_t, w_ih.t()) + torch.addmm(b_hh, h, w_hh.t()))
+        outputs.append(h)
+    return torch.stack(outputs)
+
+
+class RNN(nn.Module):
+    """The loop in a plain function; the last state is recorded but never read back."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        k = 1 / math.sqrt(hidden_size)
+        for name, shape in [("weight_ih_l0", (hidden_size, input_size)),
+                            ("weight_hh_l0", (hidden_size, hidden_size)),
+                            ("bias_ih_l0", (hidden_size,)), ("bias_hh_l0", (hidden_size,))]:
+            setattr(self, name, nn.Parameter(nn.init.uniform_(torch.empty(shape), -k, k)))
+        self.last_h_n = None
+
+    def forward(self, x, h0=None):
+        h = torch.zeros(x.shape[1], self.weight_hh_l0.shape[0], dtype=x.dtype, device=x.device)
+        outputs = run_rnn(x, h if h0 is None else h0.squeeze(0), self.weight_ih_l0,
+                          self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0)
+        self.last_h_n = outputs[-1:].detach()
+        return outputs, outputs[-1].unsqueeze(0)
+'''
+
 CORRECT_VARIANTS = {
+    "RNN as a stateless function, last state recorded": (RNN, RNN_FUNCTIONAL, ["rnn"]),
     "cell with F.linear and Xavier init": (CELL, CELL_LINEAR, ["rnn_cell", "rnn"]),
     "RNN as a loop of the notebook's cell": (RNN, RNN_OF_CELLS, ["rnn"]),
     "RNN with the input projected at once": (RNN, RNN_PROJECTED, ["rnn"]),
@@ -373,3 +408,42 @@ def test_a_language_model_without_memory_stays_above_the_threshold(grader, tmp_p
     failed = part(result, "language_model")
     assert not failed.passed, result.to_text()
     assert "validation loss" in failed.messages[0]
+
+
+CELL_KEEPS_STATE = [
+    ("        if h is None:\n            h = x.new_zeros(x.shape[0], self.hidden_size)\n",
+     '        if h is None:\n            h = getattr(self, "h_last", None)\n'
+     "        if h is None or h.shape[0] != x.shape[0]:\n"
+     "            h = x.new_zeros(x.shape[0], self.hidden_size)\n"),
+    ("        return torch.tanh(from_input + from_hidden)",
+     "        h_new = torch.tanh(from_input + from_hidden)\n"
+     "        self.h_last = h_new.detach()\n"
+     "        return h_new"),
+]  # fmt: skip
+RNN_KEEPS_STATE = [
+    ("        h = x.new_zeros(x.shape[1], self.hidden_size) if h0 is None else h0[0]\n",
+     "        memory = getattr(self, 'memory', None)\n"
+     "        if h0 is None and memory is not None and memory.shape[1] == x.shape[1]:\n"
+     "            h0 = memory\n"
+     "        h = x.new_zeros(x.shape[1], self.hidden_size) if h0 is None else h0[0]\n"),
+    ("        return torch.stack(outputs), h.unsqueeze(0)",
+     "        self.memory = h.unsqueeze(0).detach()\n"
+     "        return torch.stack(outputs), h.unsqueeze(0)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "edits", "part_id"),
+    [(CELL, CELL_KEEPS_STATE, "rnn_cell"), (RNN, RNN_KEEPS_STATE, "rnn")],
+)
+def test_state_kept_between_calls_loses_the_part(grader, tmp_path, cell_id, edits, part_id):
+    """A module that starts a call without a state from the last call's state passes calls
+    of fresh modules; calls of the same object, compared with a fresh nn.RNN(Cell), fail."""
+    nb = source_notebook("rnns")
+    for old, new in edits:
+        nb = replace_in_cell(nb, cell_id, old, new)
+    result = grade(grader, tmp_path, nb, only=[part_id])
+    text = " ".join(part(result, part_id).messages)
+    assert not part(result, part_id).passed, text
+    assert "without a state: must start from zeros" in text, text
+    assert "the state is kept from one call to the next" in text, text

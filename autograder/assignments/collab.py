@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.assignments.checks import flag, normal_draw, rmse_below
+from autograder.assignments.laws import independent_draws
 from autograder.compare import compare_tensor
 from autograder.sandbox.pool import Limits
 from autograder.spec import Assignment, Case, Mistake, Part
@@ -183,6 +184,7 @@ ASSIGNMENT = Assignment(
                 flag("requires_grad", "create_params: the parameter must require grad"),
                 _create_params_shape,
                 normal_draw("_first", "create_params", 0.01),
+                independent_draws("_first", "_second", "create_params"),
             ],
         ),
         Part(

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.assignments.checks import ONLY_IF, agrees_with, init_scale
+from autograder.assignments.laws import independent_draws
 from autograder.sandbox.pool import Limits
 from autograder.spec import Assignment, Case, Mistake, Part
 
@@ -406,6 +407,9 @@ def _conv_part(part_id: str, title: str, function: str, cases, mistakes, **extra
 
 
 INIT_CHECK = init_scale("_initial_weight", "Conv2d's initial weight", _fan_in)
+INIT_DRAWS = independent_draws(
+    "_initial_weight", "_initial_weight_again", "Conv2d's initial weight"
+)
 EXACT = {"tolerance": 1.0}  # copies, maxima and means of a few values: no long sums
 ASSIGNMENT = Assignment(
     id="convolutions",
@@ -423,6 +427,6 @@ ASSIGNMENT = Assignment(
         _conv_part("adaptive_concat_pool", ACP, "adaptive_concat_pool", adaptive_cases,
                    ADAPTIVE_MISTAKES, **EXACT),
         _conv_part("conv_module", "Conv2d", "conv_module", conv_module_cases,
-                   CONV_MODULE_MISTAKES, checks=[INIT_CHECK]),
+                   CONV_MODULE_MISTAKES, checks=[INIT_CHECK, INIT_DRAWS]),
     ],
 )  # fmt: skip

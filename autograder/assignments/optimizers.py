@@ -6,8 +6,12 @@ whose parameters come as a one-shot generator, with a parameter that never gets 
 for 60 to 100 steps, and its whole parameter trajectory is compared with the one
 ``torch.optim`` itself produces on the same problem, computed here when the probes are made.
 Rosenbrock is probed in float64 only: there float32 runs of two correct implementations drift
-apart within a hundred steps. Feedback names the first step at which the trajectories part,
-and the likely mistake (:mod:`autograder.assignments.optimizer_mistakes`).
+apart within a hundred steps. A last probe per optimizer checks that state lives in the
+instance: a second optimizer steps a copy of the problem alongside the first (shared state
+would mix them), and at step ``RESTART_AT`` a new optimizer takes over the first's
+parameters (its state must start empty, as torch.optim's does). Feedback names the first
+step at which the trajectories part, and the likely mistake
+(:mod:`autograder.assignments.optimizer_mistakes`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ from dataclasses import replace
 
 import torch
 
-from autograder.assignments.checks import flag, trajectory
+from autograder.assignments.checks import (
+    TRAJECTORY_TOLERANCES,
+    first_divergence,
+    flag,
+    trajectory,
+)
 from autograder.assignments.optimizer_mistakes import (
     ADAM_MISTAKES,
     ADAMW_MISTAKES,
@@ -25,6 +34,7 @@ from autograder.assignments.optimizer_mistakes import (
     RMSPROP_MISTAKES,
     SGD_MISTAKES,
 )
+from autograder.compare import tolerance
 from autograder.drivers import optimizers as driver
 from autograder.spec import Assignment, Case, Mistake, Part
 
@@ -34,6 +44,8 @@ TORCH_OPTIMIZERS = ["SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "A
 FORBIDDEN = [f"optim.{name}" for name in TORCH_OPTIMIZERS] + [
     "optim.sgd", "optim.rmsprop", "optim.adam", "optim.adamw", "optim._functional",
 ]  # fmt: skip
+RESTART_AT = 20  # the probe of state: a new optimizer takes over after this many steps
+STATE = {"twin": True, "restart_at": RESTART_AT}
 PROBLEM_WORDS = {"bowl": "a quadratic bowl", "rosenbrock": "Rosenbrock's valley",
                  "mlp": "a small tanh MLP"}  # fmt: skip
 
@@ -96,18 +108,20 @@ def _mlp(gen: torch.Generator, frozen: bool) -> dict:
 
 
 def optimizer_cases(name: str, probes: list[tuple]):
-    """Cases for optimizer ``name``: (problem, dtype, steps, kwargs) each. The trajectory of
+    """Cases for optimizer ``name``: (problem, dtype, steps, kwargs[, more config, e.g.
+    ``STATE``]) each. The trajectory of
     ``torch.optim.<name>`` on the probe goes into the case's secret."""
 
     def make(gen: torch.Generator) -> list[Case]:
         cases = []
-        for problem, dtype, steps, kwargs in probes:
+        for problem, dtype, steps, kwargs, *more in probes:
             if problem == "mlp":
                 inputs = _mlp(gen, frozen=True)
             else:
                 inputs = {"bowl": _bowl, "rosenbrock": _rosenbrock}[problem](gen)
             inputs = {k: v.to(DTYPES[dtype]) for k, v in inputs.items()}
             config = {"problem": problem, "dtype": dtype, "steps": steps, "kwargs": kwargs}
+            config |= more[0] if more else {}
             case = Case(config, inputs)
             case.secret["trajectory"] = torch_trajectory(name, case)
             cases.append(case)
@@ -126,10 +140,15 @@ def torch_trajectory(name: str, case: Case) -> torch.Tensor:
 def _context(name: str):
     def describe(case: Case) -> str:
         c = case.config
-        return (
+        text = (
             f"{driver.call_text(name, c['kwargs'])} on {PROBLEM_WORDS[c['problem']]}, "
             f"{c['dtype']}, {c['steps']} steps"
         )
+        if c.get("twin"):
+            text += f", with a second {name} stepping a copy of the problem alongside"
+        if c.get("restart_at"):
+            text += f", and a new {name} on the same parameters from step {c['restart_at'] + 1}"
+        return text
 
     return describe
 
@@ -146,6 +165,37 @@ def _still(name: str):
                 f"{name}: step() never changed the parameters: update each one in place "
                 "(p -= ..., p.add_(...)) inside torch.no_grad(); assigning p = p - ... only "
                 "rebinds a local name"
+            ]
+        return []
+
+    return check
+
+
+def _own_state(name: str):
+    """On the probe with a twin and a restart (every earlier probe passed), name what the
+    step at which the trajectory leaves torch.optim's points to."""
+
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
+        restart, path = case.config.get("restart_at"), got.get("trajectory")
+        truth = case.secret.get("trajectory")
+        if restart is None or not isinstance(path, torch.Tensor) or path.shape != truth.shape:
+            return []
+        rtol, atol = TRAJECTORY_TOLERANCES.get(truth.dtype, (0.0, 0.0))
+        widen = tolerance(truth.dtype, device)[0] / tolerance(truth.dtype)[0]
+        found = first_divergence(path, truth, rtol * widen, atol * widen)
+        if found is None:
+            return []
+        if found[0] == restart + 1:
+            return [
+                f"{name}: a new {name} made on parameters another one had stepped continued "
+                "from the old one's state (momentum, averages or step count): keep the state "
+                "in the instance (self....), not in a class attribute or a global"
+            ]
+        if found[0] <= restart:
+            return [
+                f"{name}: two {name} objects stepping two problems side by side disturb each "
+                "other: they share state; keep it in the instance (self....), not in a class "
+                "attribute or a global"
             ]
         return []
 
@@ -180,6 +230,7 @@ def optimizer_part(name: str, title: str, probes: list[tuple], mistakes: list[Mi
                 context=_context(name),
             ),
             *_zero_grad_checks(name),
+            _own_state(name),
         ],
         forbidden_names=FORBIDDEN,
         uses_optimizers=True,  # subclasses of torch.optim.Optimizer
@@ -196,24 +247,28 @@ SGD_PROBES = [
     ("bowl", "float64", 60, {"lr": 0.05}),
     ("rosenbrock", "float64", 100, {"lr": 2e-4, "momentum": 0.9}),
     ("mlp", "float32", 60, {"lr": 0.2, "momentum": 0.5, "weight_decay": 0.05}),
+    ("bowl", "float64", 40, {"lr": 0.05, "momentum": 0.9}, STATE),
 ]
 RMSPROP_PROBES = [
     ("bowl", "float64", 60, {"lr": 0.01, "alpha": 0.9, "eps": 0.1, "weight_decay": 0.1}),
     ("bowl", "float64", 60, {}),
     ("rosenbrock", "float64", 100, {"lr": 0.005}),
     ("mlp", "float32", 60, {"lr": 0.01, "alpha": 0.95, "eps": 1e-2, "weight_decay": 0.05}),
+    ("bowl", "float64", 40, {"lr": 0.01, "alpha": 0.9}, STATE),
 ]
 ADAM_PROBES = [
     ("bowl", "float64", 60, {"lr": 0.05, "betas": [0.8, 0.99], "eps": 1e-3, "weight_decay": 0.1}),
     ("bowl", "float64", 60, {}),
     ("rosenbrock", "float64", 100, {"lr": 0.01}),
     ("mlp", "float32", 60, {"lr": 0.02, "betas": [0.9, 0.95], "eps": 1e-6, "weight_decay": 0.05}),
+    ("bowl", "float64", 40, {"lr": 0.05, "betas": [0.8, 0.99]}, STATE),
 ]
 ADAMW_PROBES = [
     ("bowl", "float64", 60, {"lr": 0.05, "betas": [0.8, 0.99], "eps": 1e-3, "weight_decay": 0.5}),
     ("bowl", "float64", 60, {}),
     ("rosenbrock", "float64", 100, {"lr": 0.01, "weight_decay": 0.1}),
     ("mlp", "float32", 60, {"lr": 0.02, "betas": [0.9, 0.95], "weight_decay": 0.2}),
+    ("bowl", "float64", 40, {"lr": 0.05, "weight_decay": 0.5}, STATE),
 ]
 
 ASSIGNMENT = Assignment(

@@ -7,6 +7,15 @@ the exact scale of the kept elements, the gradient, the independence of the mask
 elements and across calls, the spread and shape of the initial weights. Every band is about
 seven standard errors wide, so a correct implementation fails with negligible probability;
 each failure message names what is wrong.
+
+The law of the draws, not only their mean, is tested on ``LAW_CALLS`` calls on one small
+input (for the module, calls of one object, with calls on another batch size and in
+evaluation mode in between): the spread of the dropped count across calls against its
+binomial value, each element's count across calls, the agreement of neighbouring elements,
+rows and consecutive calls, and no mask drawn twice (:mod:`autograder.assignments.laws`:
+every tail is cut at 1e-9, so a correct submission fails a probe's law with probability
+below 2e-8 and a part's five probes below 1e-7; two of 300 independent masks of 256
+elements coincide with probability below 1e-17 at the probes' p).
 """
 
 from __future__ import annotations
@@ -16,11 +25,16 @@ import math
 import torch
 
 from autograder.assignments.checks import flag, normal_draw
+from autograder.assignments.laws import decision_law, independent_draws
 from autograder.compare import widened
 from autograder.spec import Assignment, Case, Part
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 BANDS = 7.0  # standard errors
+LAW_CALLS = 300  # calls on one input whose decisions are tested against the law
+# Four dimensions: a mask shared along any of them (rows, channels, positions) shows in the
+# spread of the count across calls.
+LAW_SHAPE, OTHER_SHAPE = (2, 4, 4, 8), (3, 4, 4, 8)
 SCALE_RTOL = {torch.float32: 1e-6, torch.float64: 1e-12}  # a few units in the last place
 DROPOUT_FORBIDDEN = ["F.dropout", "functional.dropout", "torch.dropout", "nn.Dropout",
                      "nn.Dropout1d", "nn.Dropout2d", "nn.Dropout3d", "F.dropout1d",
@@ -42,8 +56,12 @@ def dropout_cases(gen: torch.Generator) -> list[Case]:
                                                ((2, 3, 16, 16), 0.1, "float32")]):  # fmt: skip
         x = torch.randn(*shape, generator=gen, dtype=torch.float64)
         x = x + 0.1 * torch.sign(x)  # |x| >= 0.1
-        config = {"p": p, "dtype": dtype, "seed": 100 + index}
+        config = {"p": p, "dtype": dtype, "seed": 100 + index, "law_calls": LAW_CALLS}
         cases.append(Case(config, {"x": x.to(DTYPES[dtype])}))
+    for case in cases:  # drawn after the others: the first probes stay what they were
+        for key, shape in (("x_law", LAW_SHAPE), ("x_other", OTHER_SHAPE)):
+            x = torch.randn(*shape, generator=gen, dtype=torch.float64)
+            case.inputs[key] = (x + 0.1 * torch.sign(x)).to(DTYPES[case.config["dtype"]])
     return cases
 
 
@@ -202,9 +220,31 @@ def dropout_draws(what: str, again_key: str | None = None):
             again = _random_output(what, got, again_key, x)
             if isinstance(again, str) or not bool((again == 0).any()):
                 problems = [f"{what}: after .eval() then .train(), the module must drop again"]
-        return problems + _invalid_p(what, got)
+        return (problems or _law(what, case, got, again_key is not None)) + _invalid_p(what, got)
 
     return check
+
+
+def _law(what: str, case: Case, got: dict, module: bool) -> list[str]:
+    """The decisions of many calls (of one module object) against the contract's law."""
+    calls, p = case.config.get("law_calls", 0), case.config["p"]
+    if not calls:
+        return []
+    drops = got.get("_law")
+    expected = (calls, *case.inputs["x_law"].shape)
+    if not isinstance(drops, torch.Tensor) or tuple(drops.shape) != expected:
+        return [f"{what}: the repeated calls returned no decisions of shape {expected}"]
+    if module:
+        what = f"{what}({p}), one module called {calls} times"
+        identity = got.get("_law_eval_identity")
+        if not (isinstance(identity, torch.Tensor) and bool(identity.item())):
+            return [
+                f"{what}: switched between .train() and .eval() between calls, it did not "
+                "return its input unchanged in evaluation mode every time"
+            ]
+    else:
+        what = f"{what}(x, p={p}), called {calls} times"
+    return decision_law(what, p, drops)
 
 
 DROPOUT_LABELS = {
@@ -330,6 +370,7 @@ ASSIGNMENT = Assignment(
                     "in place inside torch.no_grad(); don't replace it)",
                 ),
                 _kaiming_spread,
+                independent_draws("_w", "_w_again", "kaiming_normal_"),
             ],
             forbidden_names=INIT_FORBIDDEN,
         ),

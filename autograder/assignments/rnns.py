@@ -7,9 +7,13 @@ through time and across the calls. Values and gradients (inputs, initial state, 
 weight) are compared with the reference solution's and with ``nn.RNNCell`` / ``nn.RNN``
 given the same weights (computed in float64 when the probes are made). The first probe of
 each has no initial state and, for the loop, more time steps than rows, so that a loop
-over the wrong axis runs and is named. The language model is trained in the sandbox on
-the number-words stream with some blocks of a hundred numbers held out; its cross-entropy
-on those blocks is computed here from the logits it returns.
+over the wrong axis runs and is named. In the last probe the same module object is then
+called again, five times, with and without an initial state, on other batch sizes and
+lengths, and every call is compared with a fresh ``nn.RNNCell`` / ``nn.RNN`` (a call
+without a state starts from zeros, whatever came before: state kept between calls is
+caught). The language model
+is trained in the sandbox on the number-words stream with some blocks of a hundred numbers
+held out; its cross-entropy on those blocks is computed here from the logits it returns.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from autograder.assignments.checks import (
     flag,
     init_scale,
 )
+from autograder.assignments.laws import independent_draws
 from autograder.sandbox.pool import Limits
 from autograder.spec import Assignment, Case, Mistake, Part
 
@@ -54,7 +59,17 @@ LABELS = {
     "grad_x2": "gradient with respect to the second call's x",
     "grad_h0": "gradient with respect to the initial state",
     "x1": "x after the call (was it changed in place?)",
-} | {f"grad_{n}": f"gradient of {n}" for n in CELL_NAMES + RNN_NAMES}
+}
+# Calls of the same module after the first ones: (extra batch rows, extra steps, with a state)
+REPEATS = [(0, 0, False), (0, 1, True), (0, 0, False), (2, 1, False), (0, 0, False)]
+for _i, (_rows, _steps, _state) in enumerate(REPEATS):
+    _how = "from the given state" if _state else "without a state: must start from zeros"
+    _which = f"call {_i + 3} of the same module ({_how}, as nn.RNN does, whatever came before)"
+    LABELS |= {
+        f"again_out{_i}": f"outputs of {_which}",
+        f"again_h_n{_i}": f"h_n of {_which}",
+        f"again_h{_i}": f"the state returned by {_which}",
+    }  # fmt: skip | {f"grad_{n}": f"gradient of {n}" for n in CELL_NAMES + RNN_NAMES}
 
 
 def _randn(gen: torch.Generator, *shape, dtype="float32", scale=1.0) -> torch.Tensor:
@@ -88,6 +103,7 @@ def cell_cases(gen: torch.Generator) -> list[Case]:
         (3, 5, 2, True, "float64"),
         (6, 2, 1, True, "float32"),  # a batch of one
         (32, 64, 2, False, "float32"),  # 4096 initial weight_hh values to check
+        (5, 6, 3, True, "float64"),  # then called again: see _repeat_calls
     ]:
         weights = _weights(gen, CELL_NAMES, input_size, hidden_size, dtype)
         inputs = weights | {"x1": _randn(gen, batch, input_size, dtype=dtype),
@@ -107,6 +123,35 @@ def cell_cases(gen: torch.Generator) -> list[Case]:
         config = {"input_size": input_size, "hidden_size": hidden_size, "dtype": dtype}
         inputs |= {"grad_h1": grads["h1"], "grad_h2": grads["h2"]}
         cases.append(Case(config, inputs, {"truth": truth}))
+    return _repeat_calls(cases, gen, "cell")
+
+
+def _repeat_calls(cases: list[Case], gen: torch.Generator, kind: str) -> list[Case]:
+    """Add the probes of ``REPEATS`` to the last case (a probe of its own, so a mistake
+    shown by the first ones is named there), with their truth from a fresh PyTorch module."""
+    names = CELL_NAMES if kind == "cell" else RNN_NAMES
+    for case in cases[-1:]:
+        c, x1 = case.config, case.inputs["x1"]
+        dtype, sizes = c["dtype"], (c["input_size"], c["hidden_size"])
+        torch_module = (nn.RNNCell(*sizes) if kind == "cell" else nn.RNN(*sizes)).double()
+        with torch.no_grad():
+            for name in names:
+                getattr(torch_module, name).copy_(case.inputs[name])
+        for i, (rows, steps, state) in enumerate(REPEATS):
+            batch = x1.shape[-2] + rows
+            shape = (batch, sizes[0]) if kind == "cell" else (x1.shape[0] + steps, batch, sizes[0])
+            x = case.inputs[f"xr{i}"] = _randn(gen, *shape, dtype=dtype)
+            h = None
+            if state:
+                h_shape = (batch, sizes[1]) if kind == "cell" else (1, batch, sizes[1])
+                h = case.inputs[f"hr{i}"] = _randn(gen, *h_shape, dtype=dtype)
+            with torch.no_grad():
+                out = torch_module(x.double(), None if h is None else h.double())
+            if kind == "cell":
+                case.secret["truth"][f"again_h{i}"] = out.to(DTYPES[dtype])
+            else:
+                case.secret["truth"][f"again_out{i}"] = out[0].to(DTYPES[dtype])
+                case.secret["truth"][f"again_h_n{i}"] = out[1].to(DTYPES[dtype])
     return cases
 
 
@@ -118,6 +163,7 @@ def rnn_cases(gen: torch.Generator) -> list[Case]:
         (2, 5, 1, 1, True, True, "float32"),  # one step, a batch of one
         (6, 3, 7, 4, False, True, "float64"),
         (16, 64, 2, 2, False, False, "float32"),  # 4096 initial weight_hh values to check
+        (4, 5, 3, 2, False, True, "float64"),  # then called again: see _repeat_calls
     ]:
         weights = _weights(gen, RNN_NAMES, input_size, hidden_size, dtype)
         inputs = weights | {"x1": _randn(gen, steps, batch, input_size, dtype=dtype)}
@@ -140,7 +186,7 @@ def rnn_cases(gen: torch.Generator) -> list[Case]:
         config = {"input_size": input_size, "hidden_size": hidden_size, "dtype": dtype}
         inputs |= {f"grad_{k}": v for k, v in grads.items()}
         cases.append(Case(config, inputs, {"truth": truth}))
-    return cases
+    return _repeat_calls(cases, gen, "rnn")
 
 
 def identity_cases(gen: torch.Generator) -> list[Case]:
@@ -237,6 +283,32 @@ def _step_mistakes(name: str, suffix: str, indent: str) -> list[Mistake]:
     ]  # fmt: skip
 
 
+KEPT_STATE = (
+    "{name}: the state is kept from one call to the next: a call without a state must start "
+    "from zeros every time, as nn.{name} does (keep the state a local variable of forward, "
+    "not an attribute of the module)"
+)
+CELL_KEPT = """
+class RNNCell(RNNCell):  # the reference, starting from the last call's state when h is None
+    def forward(self, x, h=None):
+        kept = self.__dict__.get("kept")
+        if h is None and kept is not None and kept.shape[0] == x.shape[0]:
+            h = kept
+        h = super().forward(x, h)
+        self.kept = h.detach()
+        return h
+"""
+RNN_KEPT = """
+class RNN(RNN):  # the reference, starting from the last call's state when h0 is None
+    def forward(self, x, h0=None):
+        kept = self.__dict__.get("kept")
+        if h0 is None and kept is not None and kept.shape[1] == x.shape[1]:
+            h0 = kept
+        outputs, h_n = super().forward(x, h0)
+        self.kept = h_n.detach()
+        return outputs, h_n
+"""
+
 CELL_MISTAKES = [
     *_step_mistakes("RNNCell", "", " " * 8),
     Mistake(
@@ -245,6 +317,11 @@ CELL_MISTAKES = [
         "h = x.new_zeros(x.shape[0], hidden_size)",
         {"RNNCell": ("if h is None:", "if False:")},
     ),
+    Mistake(
+        "RNNCell: state kept between calls",
+        KEPT_STATE.format(name="RNNCell"),
+        {"RNNCell": CELL_KEPT},
+    ),  # fmt: skip
 ]
 
 BATCH_FIRST = """
@@ -256,6 +333,7 @@ class RNN(RNN):  # the reference, reading x as (batch, time, input)
 """
 STEP = "            h = torch.tanh(from_input + from_hidden)\n            outputs.append(h)"
 RNN_MISTAKES = [
+    Mistake("RNN: state kept between calls", KEPT_STATE.format(name="RNN"), {"RNN": RNN_KEPT}),
     Mistake(
         "RNN: state reset every step",
         "RNN: the hidden state is reset at every time step: each step must start from the "
@@ -334,6 +412,9 @@ def _part(part_id, title, function, cases, mistakes, **extra) -> Part:
         checks=[
             agrees_with(f"nn.{title}", title, LABELS),
             init_scale("_initial_weight_hh", f"{title}'s initial weight_hh", _hidden_fan_in),
+            independent_draws(
+                "_initial_weight_hh", "_initial_weight_hh_again", f"{title}'s initial weight_hh"
+            ),
         ],
         forbidden_names=FORBIDDEN_NAMES,
         forbidden_ops=FORBIDDEN_OPS,

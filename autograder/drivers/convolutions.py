@@ -157,4 +157,9 @@ def conv_module(ns: dict, inputs: dict, config: dict) -> dict:
     result = {"out": out, "grad_x": grad_or_zeros(x), "grad_weight": grad_or_zeros(layer.weight)}
     if has_bias:
         result["grad_bias"] = grad_or_zeros(layer.bias)
+    second = need(ns, "Conv2d")(c_in, c_out, _size(kernel), stride=stride, padding=padding,
+                                bias=has_bias)  # fmt: skip
+    again = getattr(second, "weight", None)  # a second new layer: its draws must be new ones
+    if isinstance(again, torch.Tensor):
+        result["_initial_weight_again"] = again.detach().clone()
     return result | {"x": x, "_initial_weight": initial}

@@ -5,7 +5,10 @@ a seeded problem (a quadratic bowl, Rosenbrock's valley or a small tanh MLP), ha
 parameters to the student's optimizer class and run the usual loop (``zero_grad``, loss,
 ``backward``, ``step``) for a fixed number of steps, recording every parameter after every
 step: the trajectory. The trusted side runs the same driver with ``torch.optim``'s class in
-place of the student's, so both trajectories come from the very same calls.
+place of the student's, so both trajectories come from the very same calls. A probe may
+also ask for a ``twin`` (a second optimizer of the class stepping a copy of the problem
+alongside: instances must not share state) and a ``restart_at`` step (where a new optimizer
+takes over the same parameters: its state must start empty).
 """
 
 from __future__ import annotations
@@ -168,22 +171,43 @@ def run_optimizer(ns: dict, name: str, inputs: dict, config: dict) -> dict:
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     call = call_text(name, config.get("kwargs", {}))
+
+    def make(handed):
+        try:
+            optimizer = need(ns, name)(handed, **kwargs)
+        except TypeError as err:
+            if "argument" not in str(err):
+                raise
+            raise DriverError(
+                f"{call} raised TypeError: {err}; keep the signature as given"
+            ) from err
+        for method in ("step", "zero_grad"):
+            if not callable(getattr(optimizer, method, None)):
+                raise DriverError(f"{call} has no method {method}()")
+        return optimizer
+
     params, handed, loss = PROBLEMS[config["problem"]](inputs)
-    try:
-        optimizer = need(ns, name)(handed, **kwargs)
-    except TypeError as err:
-        if "argument" not in str(err):
-            raise
-        raise DriverError(f"{call} raised TypeError: {err}; keep the signature as given") from err
-    for method in ("step", "zero_grad"):
-        if not callable(getattr(optimizer, method, None)):
-            raise DriverError(f"{call} has no method {method}()")
-    trajectory = [_flat(params)]
-    for _ in range(config["steps"]):
+    optimizer = make(handed)
+    twin, twin_params = None, []
+    if config.get("twin"):  # the same problem again, as other tensors
+        twin_params, twin_handed, twin_loss = PROBLEMS[config["problem"]](inputs)
+        twin = make(twin_handed)
+
+    def flat() -> torch.Tensor:
+        return _flat(params + twin_params)
+
+    trajectory = [flat()]
+    for step in range(config["steps"]):
+        if step == config.get("restart_at"):
+            optimizer = make(iter(params))
         _call(call, optimizer.zero_grad, NONE_GRAD_HINTS["zero_grad"])
         loss().backward()
         _call(call, optimizer.step, NONE_GRAD_HINTS["step"])
-        trajectory.append(_flat(params))
+        if twin is not None:
+            _call(call, twin.zero_grad, NONE_GRAD_HINTS["zero_grad"])
+            twin_loss().backward()
+            _call(call, twin.step, NONE_GRAD_HINTS["step"])
+        trajectory.append(flat())
     loss().backward()
     before = _flat(params)
     _call(call, optimizer.zero_grad, NONE_GRAD_HINTS["zero_grad"])

@@ -5,7 +5,11 @@ draws under keys starting with "_" (not compared with the reference; the assignm
 checks test them statistically and structurally) next to the deterministic outputs that are
 compared: the identity when not training or at p = 0, zeros at p = 1, the input after the
 calls. Invalid probabilities are tried too, and the outcome is returned as a code:
-0 nothing raised, 1 ValueError, 2 another exception.
+0 nothing raised, 1 ValueError, 2 another exception. For the law of the draws (not only
+their mean), each driver also calls dropout ``config["law_calls"]`` times on one small
+input and returns every call's "dropped" decisions (``_law``: (calls, *x_law.shape), 0/1);
+the module's calls go to one ``Dropout`` object, with calls on another batch size and
+in evaluation mode in between.
 """
 
 from __future__ import annotations
@@ -69,6 +73,23 @@ def _with_grad(what: str, function, x: torch.Tensor) -> tuple[torch.Tensor, torc
     return out, grad_or_zeros(leaf)
 
 
+AGAIN = (
+    ": it ran on earlier inputs of other shapes; every call must work on its own input "
+    "(draw the mask for this call's x; don't keep one from an earlier call)"
+)
+
+
+def _decisions(what: str, function, x: torch.Tensor) -> torch.Tensor:
+    """Which elements of ``x`` (no zeros) ``function(x)`` dropped: 0/1 of x's shape."""
+    return (_tensor(_call(what, function, x, hint=AGAIN), what, x) == 0).to(torch.uint8)
+
+
+def _law(what: str, function, x: torch.Tensor, calls: int) -> dict:
+    if not calls:
+        return {}
+    return {"_law": torch.stack([_decisions(what, function, x) for _ in range(calls)])}
+
+
 def dropout(ns: dict, inputs: dict, config: dict) -> dict:
     """``dropout(x, p)``, ``dropout(x, p, training=False)``, p = 0 and p = 1, two more draws,
     a draw with the gradient, and the invalid probabilities."""
@@ -93,12 +114,35 @@ def dropout(ns: dict, inputs: dict, config: dict) -> dict:
         "_grad": grad,
         "_raises_low": _raises(lambda: fn(x.clone(), INVALID_P[0])),
         "_raises_high": _raises(lambda: fn(x.clone(), INVALID_P[1])),
-    }
+    } | _law(call, lambda v: fn(v, p), inputs["x_law"], config.get("law_calls", 0))
 
 
 def _layer(ns: dict, p: float) -> nn.Module:
     made = _call(f"Dropout({p})", need(ns, "Dropout"), p)
     return module(made, f"Dropout({p})")
+
+
+def _module_law(layer: nn.Module, inputs: dict, config: dict) -> dict:
+    """``config["law_calls"]`` training calls of the same ``layer`` on ``x_law``; every
+    seventh is followed by a call on ``x_other`` (another batch size), every eleventh by
+    one in evaluation mode (must return its input) and ``.train()`` again."""
+    calls = config.get("law_calls", 0)
+    if not calls:
+        return {}
+    x, other, p = inputs["x_law"], inputs["x_other"], config["p"]
+    call = f"Dropout({p})(x)"
+    drops, identity = [], True
+    layer.train()
+    for index in range(calls):
+        drops.append(_decisions(call, layer, x))
+        if index % 7 == 3:
+            _decisions(f"{call} on another batch size", layer, other)
+        if index % 11 == 5:
+            layer.eval()
+            out = _tensor(_call(f"{call} after .eval()", layer, x, hint=AGAIN), call, x)
+            identity = identity and bool(torch.equal(out, x))
+            layer.train()
+    return {"_law": torch.stack(drops), "_law_eval_identity": torch.tensor(identity)}
 
 
 def dropout_module(ns: dict, inputs: dict, config: dict) -> dict:
@@ -134,12 +178,13 @@ def dropout_module(ns: dict, inputs: dict, config: dict) -> dict:
         "_grad": grad,
         "_raises_low": _raises(invalid(INVALID_P[0])),
         "_raises_high": _raises(invalid(INVALID_P[1])),
-    }
+    } | _module_law(layer, inputs, config)
 
 
 def kaiming_normal(ns: dict, inputs: dict, config: dict) -> dict:
     """``kaiming_normal_(w)`` on a weight of the probe's shape (a plain tensor or an
-    nn.Parameter) filled with 7s: the values, and whether w itself was filled and returned."""
+    nn.Parameter) filled with 7s: the values, and whether w itself was filled and returned;
+    then on a second weight (``_w_again``), for the independence of the calls' draws."""
     fn = need(ns, "kaiming_normal_")
     shape = tuple(config["shape"])
     w = torch.full(shape, 7.0, dtype=dtype_of(config), device=device_of(config))
@@ -160,8 +205,12 @@ def kaiming_normal(ns: dict, inputs: dict, config: dict) -> dict:
     kept_parameter = not config.get("parameter") or (
         isinstance(w, nn.Parameter) and w.requires_grad and w.grad_fn is None
     )
+    again = torch.full(shape, 7.0, dtype=dtype_of(config), device=device_of(config))
+    with torch.no_grad():
+        fn(again)  # a second call: its draws must be new ones
     return {
         "_w": w.detach(),
+        "_w_again": again,
         "_returned_w": torch.tensor(result is w),
         "_filled": torch.tensor(not bool((w.detach() == 7.0).any())),
         "_still_parameter": torch.tensor(kept_parameter),

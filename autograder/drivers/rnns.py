@@ -6,6 +6,8 @@ in, run two calls where the second starts from the first's final state, backprop
 weighted sum of every output and return values and gradients (inputs, initial state, every
 weight). ``identity_init`` runs the student's ``identity_init_`` on PyTorch's own modules.
 ``language_model`` trains the student's model and returns its logits on held-out rows.
+After the first calls, the same module is called again on the probes ``xr0``, ``xr1``, ...
+(with the state ``hr<i>`` when given, other batch sizes and lengths): ``again_*`` outputs.
 """
 
 from __future__ import annotations
@@ -82,10 +84,34 @@ def _build(ns: dict, name: str, names: tuple, config: dict):
     return model, _parameters(model, names, sizes, what), initial, what
 
 
+def _second_initial(ns: dict, name: str, names: tuple, config: dict) -> dict:
+    """The recurrent weight of a second new module: its draws must be new ones."""
+    sizes = (config["input_size"], config["hidden_size"])
+    value = getattr(need(ns, name)(*sizes), names[1], None)
+    return {"_initial_weight_hh_again": value.detach().clone()} if value is not None else {}
+
+
 def _tensor(value, what: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise DriverError(f"{what} returned {type(value).__name__}, expected a tensor")
     return value
+
+
+def _again(model: nn.Module, inputs: dict, what: str, cell: bool) -> dict:
+    """More calls of the same ``model``, in the probe's order, without gradients."""
+    result = {}
+    index = 0
+    while f"xr{index}" in inputs:
+        x, h = inputs[f"xr{index}"], inputs.get(f"hr{index}")
+        with torch.no_grad():
+            value = model(x) if h is None else model(x, h)
+        if cell:
+            result[f"again_h{index}"] = _tensor(value, f"{what}.forward")
+        else:
+            out, h_n = _pair(value, f"{what}.forward")
+            result |= {f"again_out{index}": out, f"again_h_n{index}": h_n}
+        index += 1
+    return result
 
 
 def rnn_cell(ns: dict, inputs: dict, config: dict) -> dict:
@@ -102,7 +128,9 @@ def rnn_cell(ns: dict, inputs: dict, config: dict) -> dict:
     if h0 is not None:
         result["grad_h0"] = grad_or_zeros(h0)
     result |= {f"grad_{n}": grad_or_zeros(p) for n, p in zip(CELL_NAMES, params, strict=True)}
-    return result | {"x1": x1, "_initial_weight_hh": initial}
+    result |= {k: v.detach().clone() for k, v in result.items()}
+    result |= _second_initial(ns, "RNNCell", CELL_NAMES, config)
+    return result | {"x1": x1, "_initial_weight_hh": initial} | _again(cell, inputs, what, True)
 
 
 def _pair(value, what: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +166,9 @@ def rnn(ns: dict, inputs: dict, config: dict) -> dict:
     if h0 is not None:
         result["grad_h0"] = grad_or_zeros(h0)
     result |= {f"grad_{n}": grad_or_zeros(p) for n, p in zip(RNN_NAMES, params, strict=True)}
-    return result | {"x1": x1, "_initial_weight_hh": initial}
+    result |= {k: v.detach().clone() for k, v in result.items()}
+    result |= _second_initial(ns, "RNN", RNN_NAMES, config)
+    return result | {"x1": x1, "_initial_weight_hh": initial} | _again(model, inputs, what, False)
 
 
 def identity_init(ns: dict, inputs: dict, config: dict) -> dict:
