@@ -18,9 +18,12 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from autograder import assignments
-from autograder.spec import ROOT, Assignment
+if TYPE_CHECKING:  # the entry point imports this module: no torch until grading starts
+    from autograder.spec import Assignment
+
+ROOT = Path(__file__).resolve().parent.parent.parent  # the course checkout (or the bundle)
 
 # Seconds the entry point needs besides the parts' own limits: starting Python and torch,
 # the sandbox's warm process, the reference's outputs on the probes, writing the results.
@@ -108,6 +111,8 @@ def _spec_modules(assignment: Assignment, package: Path) -> set[str]:
 
 def _other_drivers(assignment: Assignment) -> set[str]:
     """File names of the other assignments' drivers (this one's and shared ones stay)."""
+    from autograder import assignments
+
     names = set()
     for other in assignments.ASSIGNMENT_IDS:
         driver = assignments.get(other).driver

@@ -15,6 +15,7 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.export.bundle import (
     REQUIREMENTS,
@@ -26,7 +27,9 @@ from autograder.export.bundle import (
     write_grader,
 )
 from autograder.export.harness import Layout, Outcome, feedback, part_rows, student_summary
-from autograder.spec import Assignment
+
+if TYPE_CHECKING:
+    from autograder.spec import Assignment
 
 DEFAULT_TIMEOUT = 600  # Gradescope's default autograder timeout (10 minutes)
 VENV = "/opt/dlf-grader"

@@ -55,10 +55,11 @@ class Outcome:
     out_of_time: bool = False
     seconds: float = 0.0
     deadline: float = 0.0  # time.monotonic() by which the results must be written
+    limit: float = 0.0  # the platform's time limit, seconds
 
     def not_graded_message(self) -> str:
         return (
-            f"not graded: the time limit of {self.manifest.timeout} s for the whole submission "
+            f"not graded: the time limit of {self.limit:g} s for the whole submission "
             "ran out before this part could run (the parts before it used the time)"
         )
 
@@ -90,7 +91,7 @@ def student_summary(outcome: Outcome) -> str:
         lines = [f"Score: {score:g} / {total:g}"]
         if outcome.out_of_time or len(outcome.parts) < len(outcome.manifest.parts):
             lines.append(
-                f"Some parts were not graded: the time limit of {outcome.manifest.timeout} s "
+                f"Some parts were not graded: the time limit of {outcome.limit:g} s "
                 "for the whole submission ran out; make the slow part faster and resubmit."
             )
     lines.extend(outcome.notes)
@@ -246,6 +247,7 @@ def grade_upload(outcome: Outcome, layout: Layout, lock: threading.Lock) -> None
         while pending:
             chunk = fitting(pending, deadline - time.monotonic())
             if not chunk:
+                outcome.out_of_time = True
                 outcome.staff.append(f"not graded for lack of time: {[p.id for p in pending]}")
                 return
             result = grader.grade(path, only=[p.id for p in chunk])
@@ -277,7 +279,7 @@ def run(platform: str, root: Path, timeout: float | None = None) -> int:
     layout: Layout = module.layout(root)
     manifest = Manifest.read(GRADER_ROOT / MANIFEST)
     limit = float(timeout or manifest.timeout)
-    outcome = Outcome(manifest)
+    outcome = Outcome(manifest, limit=limit)
     outcome.staff.append(f"grader: {GRADER_ROOT} ({manifest.assignment}, limit {limit:g} s)")
     deadline = started + limit - min(SAFETY_SECONDS, max(2.0, limit / 10))
     outcome.deadline = deadline
@@ -301,7 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.export.harness")
     parser.add_argument("platform", choices=["gradescope", "prairielearn"])
     parser.add_argument("--root", help="the platform's folder (default /autograder or /grade)")
-    parser.add_argument("--timeout", type=float, help="override the bundle's time limit (s)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=os.environ.get("DLF_PLATFORM_TIMEOUT"),
+        help="override the bundle's time limit, seconds (or DLF_PLATFORM_TIMEOUT)",
+    )
     args = parser.parse_args(argv)
     root = Path(args.root or {"gradescope": "/autograder", "prairielearn": "/grade"}[args.platform])
     return run(args.platform, root, args.timeout)

@@ -16,6 +16,7 @@ import json
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.export.bundle import (
     PRAIRIELEARN_MAX_TIMEOUT,
@@ -28,7 +29,9 @@ from autograder.export.bundle import (
     write_grader,
 )
 from autograder.export.harness import Layout, Outcome, feedback, part_rows, student_summary
-from autograder.spec import Assignment
+
+if TYPE_CHECKING:
+    from autograder.spec import Assignment
 
 UUID_NAMESPACE = uuid.UUID("5d8c4c1e-59a4-4a0e-9a57-3c1f0d6b7a21")  # question ids from names
 ENTRYPOINT = "/grade/tests/run.sh"
