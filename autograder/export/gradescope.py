@@ -11,6 +11,7 @@ output with the feedback and the likely mistake, visibility) and an overall outp
 
 from __future__ import annotations
 
+import json
 import stat
 import tempfile
 import zipfile
@@ -63,9 +64,19 @@ RUN = """#!/usr/bin/env bash
 ROOT="${{DLF_PLATFORM_ROOT:-/autograder}}"
 PYTHON="${{DLF_PYTHON:-{venv}/bin/python}}"
 cd "$ROOT" || exit 1
+# Replaced by the grader's own results; left if Python cannot start or is killed early.
+mkdir -p results
+printf '%s\\n' '{fallback}' > results/results.json
 export PYTHONPATH="$ROOT/source/grader" OMP_NUM_THREADS=1
 exec "$PYTHON" -m autograder.export.harness gradescope --root "$ROOT"
 """
+FALLBACK = {
+    "score": 0.0,
+    "output": "The autograder did not finish (it could not start, or it was stopped): "
+    "this is not about your notebook; tell your instructor.",
+    "stdout_visibility": "hidden",
+    "tests": [],
+}
 
 
 def layout(root: Path) -> Layout:
@@ -141,7 +152,8 @@ def export(
         (folder / "setup.sh").write_text(
             SETUP.format(**values, torch_index=TORCH_CPU_INDEX, torch=torch_pin(pins))
         )
-        (folder / "run_autograder").write_text(RUN.format(**values))
+        fallback = json.dumps(FALLBACK).replace("'", "")
+        (folder / "run_autograder").write_text(RUN.format(**values, fallback=fallback))
         _zip(folder, target)
     needed = needed_seconds(assignment)
     notes = [

@@ -43,9 +43,18 @@ RUN = """#!/bin/sh
 ROOT="${{DLF_PLATFORM_ROOT:-/grade}}"
 PYTHON="${{DLF_PYTHON:-python3}}"
 cd "$ROOT" || exit 1
+# Replaced by the grader's own results; left if Python cannot start or is killed early.
+mkdir -p results
+printf '%s\\n' '{fallback}' > results/results.json
 export PYTHONPATH="$ROOT/tests/grader" OMP_NUM_THREADS=1
 exec "$PYTHON" -m autograder.export.harness prairielearn --root "$ROOT"
 """
+FALLBACK = {
+    "gradable": False,
+    "message": "The autograder did not finish (it could not start, or it was stopped): "
+    "this is not about your notebook, and it costs you no attempt; tell your instructor.",
+    "format_errors": ["the autograder did not finish"],
+}
 
 DOCKERFILE = """# The grading image of the exported questions (python -m autograder export).
 # docker build -t YOURNAME/dlf-grader:{version} . && docker push YOURNAME/dlf-grader:{version}
@@ -143,7 +152,8 @@ def export(
     requirements = target / "image" / REQUIREMENTS
     pins = write_grader(assignment, target / "tests" / "grader", requirements, manifest)
     run = target / "tests" / "run.sh"
-    run.write_text(RUN.format(assignment=assignment.id))
+    fallback = json.dumps(FALLBACK).replace("'", "")
+    run.write_text(RUN.format(assignment=assignment.id, fallback=fallback))
     run.chmod(0o755)
     (target / "image" / "Dockerfile").write_text(
         DOCKERFILE.format(

@@ -72,21 +72,32 @@ def prairielearn_root(tmp: Path, question: Path, files: dict) -> Path:
     return root
 
 
-def run(platform: str, root: Path, timeout: float | None = None, limit_s: int = 300) -> Run:
-    """Run the platform's entry point over ``root``; the results it wrote, validated."""
+def start(platform: str, root: Path, timeout: float | None = None, python: str | None = None):
+    """Start the platform's entry point over ``root`` (as the platform would: the script,
+    with the platform's folder as working directory)."""
     script = root / ("run_autograder" if platform == "gradescope" else "tests/run.sh")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "DLF_PLATFORM_ROOT": str(root),
-        "DLF_PYTHON": sys.executable,
+        "DLF_PYTHON": python or sys.executable,
     }
     if timeout is not None:
         env["DLF_PLATFORM_TIMEOUT"] = str(timeout)
-    done = subprocess.run([str(script)], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=limit_s)  # fmt: skip
+    return subprocess.Popen([str(script)], cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+def finish(platform: str, root: Path, process, limit_s: int = 300) -> Run:
+    """Wait for the entry point; the results it wrote, validated against the schema."""
+    stdout, _ = process.communicate(timeout=limit_s)
     path = root / "results" / "results.json"
-    assert path.is_file(), f"no results.json: {done.stdout}\n{done.stderr}"
+    assert path.is_file(), f"no results.json: {stdout}"
     assert path.stat().st_size <= MAX_RESULTS_BYTES
     results = json.loads(path.read_text())
     validate(platform, results)
-    return Run(done.returncode, done.stdout + done.stderr, results, root)
+    return Run(process.returncode, stdout, results, root)
+
+
+def run(platform: str, root: Path, timeout: float | None = None, python: str | None = None):
+    """Run the platform's entry point over ``root``; the results it wrote, validated."""
+    return finish(platform, root, start(platform, root, timeout, python))

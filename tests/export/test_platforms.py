@@ -38,18 +38,20 @@ def test_uploads_graded_in_either_platform_agree_with_grade_part_by_part(exporte
     wrong.write_text(_text(_wrong_collab()))
     extra = {"collab.ipynb": correct, "scratch.ipynb": "{}", "notes.txt": "my notes"}
     gs_root = platforms.gradescope_root(tmp_path / "gs", exported[("gradescope", "collab")], extra)
-    gs = platforms.run("gradescope", gs_root)
     pl_root = platforms.prairielearn_root(
         tmp_path / "pl", exported[("prairielearn", "collab")], {"collab.ipynb": wrong}
     )
-    pl = platforms.run("prairielearn", pl_root)
     out = tmp_path / "grade.json"
-    done = subprocess.run(
+    grading = subprocess.Popen(
         [sys.executable, "-m", "autograder", "grade", str(correct), str(wrong), "-a", "collab",
          "--device", "cpu", "-q", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    gs_process = platforms.start("gradescope", gs_root)
+    pl_process = platforms.start("prairielearn", pl_root)
+    gs = platforms.finish("gradescope", gs_root, gs_process)
+    pl = platforms.finish("prairielearn", pl_root, pl_process)
+    assert grading.wait(timeout=300) == 0, grading.stdout.read()
     by_grade = json.loads(out.read_text())
     assert gs.returncode == pl.returncode == 0
     # Gradescope: the correct notebook, the extra files named and ignored.
@@ -176,22 +178,59 @@ def test_parts_that_do_not_fit_the_time_limit_are_reported_not_graded(exported, 
     assert run.results["extra_data"]["out_of_time"] is True
 
 
+@pytest.mark.parametrize("platform", ["gradescope", "prairielearn"])
+def test_results_are_written_even_if_python_cannot_start(exported, tmp_path, platform):
+    bundle = exported[(platform, "collab")]
+    if platform == "gradescope":
+        root = platforms.gradescope_root(tmp_path, bundle, {"collab.ipynb": "{}"})
+    else:
+        root = platforms.prairielearn_root(tmp_path, bundle, {"collab.ipynb": "{}"})
+    run = platforms.run(platform, root, python="/bin/false")
+    assert run.returncode != 0
+    assert "did not finish" in json.dumps(run.results)
+    assert run.results.get("score", 0) == 0 and not run.results.get("gradable", False)
+
+
 def test_a_grader_stopped_by_the_platform_still_leaves_results(exported, tmp_path):
     """SIGTERM (a platform stopping the job) while a part hangs: results are written."""
     hang = "def create_params(size):\n    import time\n    time.sleep(600)\n"
     nb = set_cell(release_notebook("collab"), "create_params-solution", hang)
     question = exported[("prairielearn", "collab")]
     root = platforms.prairielearn_root(tmp_path, question, {"collab.ipynb": _text(nb)})
-    env = {"PATH": "/usr/bin:/bin", "DLF_PLATFORM_ROOT": str(root), "DLF_PYTHON": sys.executable}
-    proc = subprocess.Popen([str(root / "tests/run.sh")], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = platforms.start("prairielearn", root)
     started = time.monotonic()
-    while not (root / "results").is_dir() and time.monotonic() - started < 120:
-        time.sleep(0.2)  # the results folder is made once the upload is checked
+    staged = root / "tests" / "grader" / "solutions"
+    while staged.stat().st_mode & 0o077 and time.monotonic() - started < 120:
+        time.sleep(0.2)  # the reference is made root-only once the upload is checked
     time.sleep(3)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
-    results = json.loads((root / "results" / "results.json").read_text())
-    platforms.validate("prairielearn", results)
+    run = platforms.finish("prairielearn", root, proc, limit_s=60)
+    assert run.returncode == 0, run.stdout
+    results = run.results
+    assert "time budget ran out" in run.stdout
     assert results["gradable"] is True and results["score"] == 0
     assert all("not graded" in t["message"] for t in results["tests"])
+
+
+def test_every_assignments_bundle_grades_its_released_notebook_from_the_bundle_alone(
+    exported, tmp_path
+):
+    """Each assignment's bundle (the platforms taken in turn) runs on its own files: the
+    released notebook scores 0, every part saying it is not implemented yet."""
+    started = []
+    for index, assignment_id in enumerate(assignments.ASSIGNMENT_IDS):
+        assignment = assignments.get(assignment_id)
+        platform = ("gradescope", "prairielearn")[index % 2]
+        upload = {assignment.notebook: assignment.release_path}
+        lay_out = platforms.gradescope_root if index % 2 == 0 else platforms.prairielearn_root
+        root = lay_out(tmp_path / assignment_id, exported[(platform, assignment_id)], upload)
+        started.append((assignment, platform, root, platforms.start(platform, root)))
+    for assignment, platform, root, process in started:
+        run = platforms.finish(platform, root, process)
+        assert run.returncode == 0, run.stdout
+        tests = run.results["tests"]
+        assert [t["name"].split(":")[0] for t in tests] == [p.id for p in assignment.parts]
+        points = [t.get("score", t.get("points")) for t in tests]
+        assert points == [0] * len(tests), run.stdout
+        messages = [t.get("output", t.get("message")) for t in tests]
+        assert all("not implemented" in m for m in messages), (assignment.id, messages)
