@@ -223,10 +223,10 @@ class Writer:
 
 def grade_upload(outcome: Outcome, layout: Layout, lock: threading.Lock) -> None:
     """Find, check and grade the upload into ``outcome``, part by part within the budget."""
-    from autograder.grade import Grader
     from autograder.notebook import NotebookError, read_cells
+    from autograder.sandbox.pool import SandboxError
 
-    manifest, deadline = outcome.manifest, outcome.deadline
+    manifest = outcome.manifest
     path, problem, notes = find_notebook(layout.submission, manifest.notebook)
     outcome.notes.extend(notes)
     if problem:
@@ -241,11 +241,24 @@ def grade_upload(outcome: Outcome, layout: Layout, lock: threading.Lock) -> None
     isolation, note = choose_isolation(manifest.isolation)
     outcome.staff.append(note)
     outcome.staff.extend(f"made root-only: {p}" for p in stage(layout))
-    module = importlib.import_module(f"autograder.assignments.{manifest.assignment}")
-    with Grader(module.ASSIGNMENT, device="cpu", isolation=isolation) as grader:
-        pending = list(module.ASSIGNMENT.parts)
+    assignment = importlib.import_module(f"autograder.assignments.{manifest.assignment}")
+    try:
+        grade_parts(outcome, path, assignment.ASSIGNMENT, isolation, lock)
+    except SandboxError as err:  # bubblewrap passed its probe but could not start here
+        if isolation != "bwrap" or manifest.isolation == "bwrap" or outcome.parts:
+            raise
+        outcome.staff.append(f"{err}; grading under rlimits instead")
+        grade_parts(outcome, path, assignment.ASSIGNMENT, "rlimits", lock)
+
+
+def grade_parts(outcome: Outcome, path: Path, assignment, isolation: str, lock) -> None:
+    """Grade the parts in order, as many at a time as fit in the time left."""
+    from autograder.grade import Grader
+
+    with Grader(assignment, device="cpu", isolation=isolation) as grader:
+        pending = list(assignment.parts)
         while pending:
-            chunk = fitting(pending, deadline - time.monotonic())
+            chunk = fitting(pending, outcome.deadline - time.monotonic())
             if not chunk:
                 outcome.out_of_time = True
                 outcome.staff.append(f"not graded for lack of time: {[p.id for p in pending]}")
@@ -254,9 +267,18 @@ def grade_upload(outcome: Outcome, layout: Layout, lock: threading.Lock) -> None
             if result.status != "graded":
                 outcome.problem = str(result.error).replace(str(path), path.name)
                 return
+            # Warnings about the isolation are for the instructor; the rest (cells that
+            # were skipped, say) for the student.
+            staff = [w for w in result.warnings if w.startswith("WARNING")]
             with lock:
                 outcome.parts.extend(result.parts)
-                outcome.notes.extend(w for w in result.warnings if w not in outcome.notes)
+                outcome.notes.extend(
+                    w for w in result.warnings if w not in outcome.notes and w not in staff
+                )
+            outcome.staff.extend(w for w in staff if w not in outcome.staff)
+            note = getattr(result, "isolation_note", "")  # who ran the code, under what limits
+            if note and note not in outcome.staff:
+                outcome.staff.append(note)
             outcome.staff.append(result.to_text().rstrip())
             pending = pending[len(chunk) :]
 

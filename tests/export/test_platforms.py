@@ -20,6 +20,7 @@ from tests.export import platforms
 from tests.submissions import release_notebook, replace_in_cell, set_cell, source_notebook
 
 pytestmark = pytest.mark.slow
+UNHURRIED = 3600  # seconds: a time limit for tests that are not about the time limit
 
 
 def _text(nb) -> str:
@@ -47,8 +48,9 @@ def test_uploads_graded_in_either_platform_agree_with_grade_part_by_part(exporte
          "--device", "cpu", "-q", "--json", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    gs_process = platforms.start("gradescope", gs_root)
-    pl_process = platforms.start("prairielearn", pl_root)
+    # A limit no loaded test machine can run out of: the budget is tested on its own below.
+    gs_process = platforms.start("gradescope", gs_root, timeout=UNHURRIED)
+    pl_process = platforms.start("prairielearn", pl_root, timeout=UNHURRIED)
     gs = platforms.finish("gradescope", gs_root, gs_process)
     pl = platforms.finish("prairielearn", pl_root, pl_process)
     assert grading.wait(timeout=300) == 0, grading.stdout.read()
@@ -116,7 +118,7 @@ def _hostile_run(exported, tmp_path, isolation: str):
     source = HOSTILE.format(readable=readable, results=str(root / "results" / "results.json"))
     nb = set_cell(release_notebook("collab"), "sigmoid_range-solution", source)
     root = platforms.gradescope_root(tmp_path, bundle, {"collab.ipynb": _text(nb)})
-    run = platforms.run("gradescope", root)
+    run = platforms.run("gradescope", root, timeout=UNHURRIED)
     assert run.returncode == 0
     test = next(t for t in run.results["tests"] if t["name"].startswith("sigmoid_range"))
     assert test["score"] == 0 and "uid=" in test["output"], test["output"]
@@ -224,7 +226,8 @@ def test_every_assignments_bundle_grades_its_released_notebook_from_the_bundle_a
         upload = {assignment.notebook: assignment.release_path}
         lay_out = platforms.gradescope_root if index % 2 == 0 else platforms.prairielearn_root
         root = lay_out(tmp_path / assignment_id, exported[(platform, assignment_id)], upload)
-        started.append((assignment, platform, root, platforms.start(platform, root)))
+        process = platforms.start(platform, root, timeout=UNHURRIED)
+        started.append((assignment, platform, root, process))
     for assignment, platform, root, process in started:
         run = platforms.finish(platform, root, process)
         assert run.returncode == 0, run.stdout
