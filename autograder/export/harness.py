@@ -283,10 +283,24 @@ def grade_parts(outcome: Outcome, path: Path, assignment, isolation: str, lock) 
             pending = pending[len(chunk) :]
 
 
+def outside_modules() -> list[str]:
+    """Course modules imported from anywhere but the bundle (none, when it is complete)."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None) or ""
+        if name.split(".")[0] in ("autograder", "dlf") and origin:
+            if not Path(origin).resolve().is_relative_to(GRADER_ROOT):
+                found.append(f"{name} ({origin})")
+    return sorted(found)
+
+
 def report(outcome: Outcome) -> None:
     """The instructor's view (the platform keeps the entry point's output for staff)."""
     for line in outcome.staff:
         print(line)
+    outside = outside_modules()
+    if outside:
+        print("code from outside the bundle: " + ", ".join(outside))
     if outcome.problem:
         print(f"not gradable: {outcome.problem}")
     if outcome.error:

@@ -65,6 +65,7 @@ def test_uploads_graded_in_either_platform_agree_with_grade_part_by_part(exporte
     assert gs.results["score"] == by_grade[0]["score"] == 10
     assert "ignored: scratch.ipynb, notes.txt" in gs.results["output"]
     assert f"grader: {gs_root}/source/grader" in gs.stdout  # the bundle's code, not the checkout's
+    assert "outside the bundle" not in gs.stdout + pl.stdout
     # PrairieLearn: the wrong notebook, the same feedback and mistake as `grade`.
     expected = by_grade[1]["parts"]
     for test, part in zip(pl.results["tests"], expected, strict=True):
@@ -231,6 +232,7 @@ def test_every_assignments_bundle_grades_its_released_notebook_from_the_bundle_a
     for assignment, platform, root, process in started:
         run = platforms.finish(platform, root, process)
         assert run.returncode == 0, run.stdout
+        assert "outside the bundle" not in run.stdout  # the bundle has all it imports
         tests = run.results["tests"]
         assert [t["name"].split(":")[0] for t in tests] == [p.id for p in assignment.parts]
         points = [t.get("score", t.get("points")) for t in tests]
