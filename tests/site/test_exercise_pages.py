@@ -181,3 +181,16 @@ def test_the_student_notebook_runs_anywhere(exercise_id):
             installed = True
         else:
             assert not extra, f"{path.name} imports {sorted(extra)}, which Colab lacks"
+
+
+def test_exercises_name_chapters_by_their_real_titles():
+    from autograder.publish.chapters import chapter_titles
+
+    titles = set(chapter_titles(ROOT / "book").values())
+    named = []
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        for match in re.finditer(r"\bchapters?\s+\*([^*]+)\*", " ".join(text.split())):
+            named.append(match[1])
+            assert match[1] in titles, f"{path.name} names the chapter *{match[1]}*: {titles}"
+    assert named, "no exercise names its chapter"
