@@ -2,6 +2,8 @@
 #   make site   install everything (Python venv, MathJax) and build the site into _build/html
 #   make test   install what is missing, then run the whole test suite (what CI runs)
 #   make serve  serve the built site on http://localhost:8000
+#   make student-tree  write what students get (chapters as notebooks, exercises, dlf, binder/;
+#               no solutions, no autograder) into _build/student
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 JOBS ?= 2
 
-.PHONY: install site test serve lint exercises clean
+.PHONY: install site test serve lint exercises clean student-tree
 
 install: $(STAMP) node_modules/.package-lock.json
 
@@ -34,6 +36,9 @@ lint: install
 
 exercises: install
 	$(BIN)/python -m autograder build --all
+
+student-tree: install
+	$(BIN)/python -m autograder.publish _build/student
 
 serve:
 	$(BIN)/python -m http.server --directory _build/html 8000
