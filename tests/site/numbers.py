@@ -59,7 +59,7 @@ FACTS: dict[str, dict[str, str]] = {
     },
     "optimizers": {
         "50": "the effective window 1 / (1 - beta) for beta = 0.98 (arithmetic)",
-        "30%": "a typical warm-up fraction of one-cycle, not a run of this chapter",
+        "30%": "OneCycleLR's default warm-up fraction (pct_start=0.3), not a run's output",
         "more than three": "the threshold the glued count of steps is measured against",
         "more than twice": "the threshold the glued count of steps is measured against",
     },
