@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -86,9 +87,10 @@ def test_the_built_site_links_no_placeholder(site):
 
 @pytest.mark.book
 @pytest.mark.slow
+@pytest.mark.xdist_group("book")  # it shares the execution cache with the site's build
 def test_a_build_without_settings_renders_no_dead_button(tmp_path):
     """Build one chapter with the committed configuration and no DLF_ overrides."""
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("DLF_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLF_")}
     command = [jupyter_book(), "build", "book/sgd.md", "--config", "_config.yml"]
     command += ["--path-output", str(tmp_path)]  # alone, references to other pages dangle
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
