@@ -77,6 +77,7 @@ def test_each_chapter_opens_as_a_notebook_that_installs_what_it_needs(tree, chap
     nbformat.validate(notebook)
     setup = setup_cell(notebook)
     assert setup.id == SETUP_ID
+    compile(TransformerManager().transform_cell(setup.source), "set-up cell", "exec")
     assert "except ImportError:" in setup.source and f'%pip install --quiet "{REQUIREMENT}"' in (
         setup.source
     )
