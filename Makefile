@@ -3,6 +3,8 @@
 #   make test   install what is missing, then run the whole test suite (what CI runs)
 #   make serve  serve the built site on http://localhost:8000
 #   make gpu-check  grade on the CPU and the GPU and compare (benchmarks/gpu_check.py)
+#   make student-tree  write what students get (chapters as notebooks, exercises, dlf, binder/;
+#               no solutions, no autograder) into _build/student
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 JOBS ?= 2
 
-.PHONY: install site test serve lint exercises gpu-check clean
+.PHONY: install site test serve lint exercises gpu-check clean student-tree
 
 install: $(STAMP) node_modules/.package-lock.json
 
@@ -38,6 +40,9 @@ exercises: install
 
 gpu-check: $(STAMP)
 	$(BIN)/python benchmarks/gpu_check.py
+
+student-tree: install
+	$(BIN)/python -m autograder.publish _build/student
 
 serve:
 	$(BIN)/python -m http.server --directory _build/html 8000

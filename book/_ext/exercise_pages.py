@@ -106,9 +106,12 @@ def generate_pages(app: Sphinx, config: Config) -> None:
 
 
 def install_command(root: Path, settings: LaunchSettings) -> str:
-    """``pip install "<package> @ git+<repository>"``: the course package, without a checkout."""
+    """``pip install "<package> @ git+<student repository>@<branch>"``: the course package,
+    without a checkout; "" when no repository is published (see book/_ext/publishing.py)."""
+    if not settings.repo_url:
+        return ""
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-    return f'pip install "{project["name"]} @ git+{settings.repo_url}"'
+    return f'pip install "{project["name"]} @ git+{settings.repo_url}@{settings.branch}"'
 
 
 def intro_box(app: Sphinx, exercise_id: str, notebook: dict) -> str:
@@ -125,10 +128,15 @@ def intro_box(app: Sphinx, exercise_id: str, notebook: dict) -> str:
             if INSTALLS.search(code)
             else "install it first, in a cell at the top of the notebook:"
         )
+        command = install_command(ROOT, settings)
         needs = (
             "PyTorch and the course package `dlf` (its data generators). Jupyter or VS Code "
             f"in the course's checkout have both. Elsewhere (in Colab, for example) {how}\n\n"
-            f"```\n%{install_command(ROOT, settings)}\n```\n"
+            f"```\n%{command}\n```\n"
+            if command
+            else "PyTorch and the course package `dlf` (its data generators). Jupyter or VS "
+            "Code in the course's checkout have both; elsewhere, install it from your course's "
+            "copy of the repository (`pip install -e .` in its folder).\n"
         )
     else:
         needs = "PyTorch only, which Colab and the course's environment have.\n"

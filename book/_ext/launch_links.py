@@ -11,9 +11,12 @@ page need another target, and this extension fixes the menu after the theme made
   pages: ``book/exercises/<id>.ipynb`` is a build-time copy of ``exercises/<id>/<id>.ipynb``)
   declares the real file in the config value ``launch_paths`` (docname -> path relative to
   the book's root);
-- a MyST markdown notebook (a chapter, ``book/<id>.md``) cannot be opened by Colab, which
-  reads only ``.ipynb`` files: its Colab link is dropped (Binder and JupyterHub remain, and
-  the download menu offers the executed ``.ipynb``).
+- a MyST markdown notebook (a chapter, ``book/<id>.md``) is opened as the notebook the student
+  tree holds in its place, ``book/<id>.ipynb`` (``autograder/publish/chapters.py``), which
+  Colab, Binder and JupyterHub all open.
+
+The repository and branch are the student tree's (``book/_ext/publishing.py`` puts them in
+the theme's options), so students never open the course's sources.
 
 In a page, the role ``{launch}`Colab``` (or ``Binder``, ``JupyterHub``) writes the same link
 as the menu's. (A MyST markdown link would not do: myst-parser 3 escapes the ``&`` of a
@@ -105,7 +108,7 @@ def launch_links(settings: LaunchSettings, repo_path: str) -> dict[str, str]:
 def fix_launch_menu(
     app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any
 ) -> None:
-    """Point the theme's launch menu at the right file; drop Colab for non-notebook files."""
+    """Point the theme's launch menu at the right notebook (see :func:`page_links`)."""
     menu = next(
         (b for b in context.get("header_buttons", []) if b.get("label") == LAUNCH_GROUP), None
     )
@@ -124,9 +127,13 @@ def fix_launch_menu(
 
 
 def page_links(config: Any, docname: str, source_path: str) -> dict[str, str]:
-    """The launch links of a page: for its ``launch_paths`` entry, or its own source file."""
+    """The launch links of a page: for its ``launch_paths`` entry, or its own source file
+    (a MyST notebook ``.md``: the ``.ipynb`` made from it in the student tree)."""
     settings = LaunchSettings.from_config(config)
-    return launch_links(settings, settings.repo_path(config.launch_paths.get(docname, source_path)))
+    path = config.launch_paths.get(docname, source_path)
+    if path.endswith(".md"):
+        path = path.removesuffix(".md") + ".ipynb"
+    return launch_links(settings, settings.repo_path(path))
 
 
 def launch_role(name, rawtext, text, lineno, inliner, options=None, content=None):

@@ -11,6 +11,11 @@ parallel test workers are serialised by a file lock; the second one finds the si
 ``DLF_SITE_OUTPUT=/some/dir`` builds into ``/some/dir/_build/html`` instead (jupyter-book's
 ``--path-output``), to leave the checkout's ``_build`` alone.
 
+The tests build the site as the pages workflow does, with the publishing settings of
+:data:`TEST_PUBLISHING` (a repository and a JupyterHub, on example hosts the browser never
+reaches), so the launch links are there to be checked; ``tests/site/test_publishing.py``
+checks a build without them.
+
 The browser fixtures (``served_site``, ``browser``) skip when Chromium is missing, except
 under CI (``CI`` set), where a missing browser is a failure.
 """
@@ -38,7 +43,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 # What the build reads: the configuration, the pages, the notebooks shown, the code they run.
 SOURCES = ["_config.yml", "_toc.yml", "book", "exercises", "dlf", "package-lock.json"]
+SOURCES += ["autograder/publish"]  # the chapter notebooks and settings the extensions use
 BUILD_TIMEOUT_S = 30 * 60
+# Publishing settings of the test build (environment overrides of _config.yml's block).
+TEST_PUBLISHING = {
+    "DLF_REPOSITORY_URL": "https://github.com/example-org/course",
+    "DLF_JUPYTERHUB_URL": "https://hub.example.org",
+}
 LOG_TAIL = 12_000
 
 
@@ -77,8 +88,9 @@ def sources_fingerprint(files: list[Path] | None = None) -> str:
 
 
 def machinery_fingerprint() -> str:
-    """The extensions (book/_ext): Sphinx does not notice a change of their code."""
-    return sources_fingerprint([p for p in source_files() if p.parent.name == "_ext"])
+    """The extensions (book/_ext and the code they use): Sphinx does not notice its changes."""
+    machinery = [p for p in source_files() if p.parent.name == "_ext" or "publish" in p.parts]
+    return sources_fingerprint(machinery)
 
 
 def jupyter_book() -> str:
@@ -95,8 +107,9 @@ def _build(out: Path, everything: bool) -> None:
     log = out / "_build" / "site-build.log"
     with log.open("w") as sink:
         done = subprocess.run(
-            command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S
-        )
+            command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S,
+            env={**os.environ, **TEST_PUBLISHING},
+        )  # fmt: skip
     if done.returncode != 0:
         text = log.read_text(errors="replace")
         raise SiteBuildError(
@@ -113,7 +126,11 @@ def _built_site() -> Path:
     stamp = out / "_build" / "site-sources.json"
     with (out / "_build" / ".site-build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        now = {"sources": sources_fingerprint(), "machinery": machinery_fingerprint()}
+        now = {
+            "sources": sources_fingerprint(),
+            "machinery": machinery_fingerprint(),
+            "publishing": TEST_PUBLISHING,
+        }
         last = json.loads(stamp.read_text()) if stamp.is_file() else {}
         if last != now or not (html / "index.html").is_file():
             stamp.unlink(missing_ok=True)

@@ -18,7 +18,10 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 import pytest
 import yaml
 
-from tests.site.conftest import ROOT
+from autograder.publish.chapters import SETUP_ID
+from autograder.publish.settings import Publishing
+from autograder.publish.student_tree import build_student_tree
+from tests.site.conftest import ROOT, TEST_PUBLISHING
 
 pytestmark = [pytest.mark.book, pytest.mark.slow, pytest.mark.xdist_group("book")]
 
@@ -184,17 +187,33 @@ def test_no_broken_internal_link(site, visits, served_site):
 
 
 # ------------------------------------------------------------------ downloads and launching
-def launch_target(url: str) -> tuple[str, str | None] | None:
-    """(service, repository path) of a Colab/Binder/JupyterHub link; None for other links.
+PUBLISHING = Publishing.from_config_file(ROOT / "_config.yml", environ=TEST_PUBLISHING)
 
-    The path is None when the link goes to the service but not to this repository and
-    branch, in the shape that service understands.
+
+@pytest.fixture(scope="session")
+def student_files(tmp_path_factory) -> set[str]:
+    """The files of the student tree, which every launch link must open."""
+    tree = tmp_path_factory.mktemp("student-tree")
+    return set(build_student_tree(tree, ROOT, PUBLISHING, cache=tree / "no-cache"))
+
+
+def launch_target(url: str) -> tuple[str, str | None] | None:
+    """(service, student tree path) of a Colab/Binder/JupyterHub link; None for other links.
+
+    The path is None when the link goes to the service but not to the student tree's
+    repository and branch (the publishing settings of the test build), in the shape that
+    service understands.
     """
-    repo_url = CONFIG["repository"]["url"].rstrip("/")
+    repo_url = PUBLISHING.student_repository
     org, repo = repo_url.split("/")[-2:]
-    branch = CONFIG["repository"].get("branch", "main")
-    launch = CONFIG["launch_buttons"]
-    ui = {"jupyterlab": "lab/tree", "classic": "tree"}[launch.get("notebook_interface", "classic")]
+    branch = PUBLISHING.student_branch
+    launch = {
+        "colab_url": PUBLISHING.colab_url,
+        "binderhub_url": PUBLISHING.binderhub_url,
+        "jupyterhub_url": PUBLISHING.jupyterhub_url,
+    }
+    interface = CONFIG["launch_buttons"].get("notebook_interface", "classic")
+    ui = {"jupyterlab": "lab/tree", "classic": "tree"}[interface]
     parts, query = urlsplit(url), parse_qs(urlsplit(url).query)
     host = f"{parts.scheme}://{parts.netloc}"
     if host == launch.get("colab_url", "").rstrip("/"):
@@ -225,12 +244,12 @@ def launches(visit: Visit) -> dict[str, set[str | None]]:
     return found
 
 
-def test_every_launch_link_opens_a_file_of_the_repository(visits):
+def test_every_launch_link_opens_a_file_of_the_student_tree(visits, student_files):
     bad = []
     for page, visit in visits.items():
         for service, paths in launches(visit).items():
             for path in paths:
-                if path is None or not (ROOT / path).is_file():
+                if path is None or path not in student_files:
                     bad.append(f"{page}: {service} link to {path!r}")
                 elif service == "Colab" and not path.endswith(".ipynb"):
                     bad.append(f"{page}: Colab cannot open {path}")
@@ -268,8 +287,11 @@ def test_chapter_page_offers_its_executed_notebook(site, visits, served_site, ch
     notebook = json.loads((site / "_sources" / "book" / f"{chapter}.ipynb").read_text())
     outputs = sum(len(c.get("outputs", [])) for c in notebook["cells"])
     assert outputs > 0, f"{chapter}.ipynb has no outputs: not the executed notebook"
-    # Colab opens only .ipynb files; Binder and JupyterHub open the chapter's source.
-    assert launches(visit) == {s: {f"book/{chapter}.md"} for s in ("Binder", "JupyterHub")}
+    first_code = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+    assert first_code["id"] == SETUP_ID, f"{chapter}.ipynb does not start with its set-up cell"
+    # Colab, Binder and JupyterHub open the chapter's notebook in the student tree.
+    services = ("Colab", "Binder", "JupyterHub")
+    assert launches(visit) == {s: {f"book/{chapter}.ipynb"} for s in services}
 
 
 def test_chapters_link_to_their_exercises(visits):

@@ -68,6 +68,7 @@ def test_a_malformed_configuration_is_refused(tmp_path, bad):
 def fake_app(exercise_chapters: dict) -> SimpleNamespace:
     options = {
         "repository_url": "https://github.com/org/course",
+        "repository_branch": "student",
         "launch_buttons": {"colab_url": "https://colab.research.google.com"},
     }
     config = SimpleNamespace(
@@ -95,7 +96,7 @@ def test_an_exercise_page_gets_its_label_links_and_submission_steps():
         "{download}`alpha.ipynb <alpha.ipynb>`",
         "{launch}`Colab`",
         "set-up cell installs it",
-        '%pip install "dl-foundations @ git+https://github.com/org/course"',
+        '%pip install "dl-foundations @ git+https://github.com/org/course@student"',
         "{ref}`exercise-alpha-submit`",
     ]:
         assert expected in box, f"{expected!r} not in the box:\n{box}"
@@ -143,8 +144,11 @@ def test_every_exercise_names_chapters_of_the_book():
 
 # Modules every place a student may work has: Jupyter or VS Code with PyTorch, and Colab.
 ANYWHERE = set(sys.stdlib_module_names) | {"torch", "numpy", "matplotlib"}
-PACKAGE = f'"dl-foundations @ git+{CONFIG["repository"]["url"]}"'
-INSTALL = re.compile(r"^\s*%pip install [^\n]*" + re.escape(PACKAGE), re.MULTILINE)
+# The student tree's copy points it at the published repository (autograder/publish).
+PACKAGE = '"dl-foundations @ git+https://<repository>"'
+INSTALL = re.compile(
+    r'^\s*%pip install [^\n]*"dl-foundations @ git\+https://[^"\s]+"', re.MULTILINE
+)
 
 
 def imported_modules(source: str) -> set[str]:
@@ -177,3 +181,16 @@ def test_the_student_notebook_runs_anywhere(exercise_id):
             installed = True
         else:
             assert not extra, f"{path.name} imports {sorted(extra)}, which Colab lacks"
+
+
+def test_exercises_name_chapters_by_their_real_titles():
+    from autograder.publish.chapters import chapter_titles
+
+    titles = set(chapter_titles(ROOT / "book").values())
+    named = []
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        for match in re.finditer(r"\bchapters?\s+\*([^*]+)\*", " ".join(text.split())):
+            named.append(match[1])
+            assert match[1] in titles, f"{path.name} names the chapter *{match[1]}*: {titles}"
+    assert named, "no exercise names its chapter"

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from tests.site.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
-from launch_links import LaunchSettings, fix_launch_menu, launch_links  # noqa: E402
+from launch_links import LaunchSettings, fix_launch_menu, launch_links, page_links  # noqa: E402
 
 OPTIONS = {
     "repository_url": "https://github.com/org/course",
@@ -47,6 +47,7 @@ def test_links_to_a_notebook():
 def test_colab_only_opens_notebooks_and_unset_services_are_left_out():
     settings = LaunchSettings.from_config(config())
     assert set(launch_links(settings, "book/sgd.md")) == {"Binder", "JupyterHub"}
+    assert set(page_links(config(), "book/sgd", "book/sgd.md")) == {"Colab", "Binder", "JupyterHub"}
     bare = config(launch_buttons={"colab_url": "https://colab.research.google.com"})
     assert set(launch_links(LaunchSettings.from_config(bare), "x.ipynb")) == {"Colab"}
     assert launch_links(LaunchSettings.from_config(config(repository_url="")), "x.ipynb") == {}
@@ -93,10 +94,13 @@ def test_our_links_are_the_themes_and_the_menu_is_pointed_at_the_real_notebook()
     assert fixed == launch_links(LaunchSettings.from_config(app.config), "exercises/a/a.ipynb")
 
 
-def test_the_menu_of_a_markdown_notebook_loses_colab():
+def test_the_menu_of_a_markdown_notebook_opens_its_notebook_in_the_student_tree():
     app, context = theme_menu("book/sgd", "book/sgd.ipynb")
     context["sourcename"] = "book/sgd.md"
     fix_launch_menu(app, "book/sgd", "page.html", context, None)
     buttons = {b["text"]: b["url"] for b in context["header_buttons"][0]["buttons"]}
-    assert set(buttons) == {"Binder", "JupyterHub"}
-    assert all(url.endswith("book/sgd.md") or "book/sgd.md&" in url for url in buttons.values())
+    assert set(buttons) == {"Colab", "Binder", "JupyterHub"}
+    assert buttons == launch_links(LaunchSettings.from_config(app.config), "book/sgd.ipynb")
+    assert all(
+        url.endswith("book/sgd.ipynb") or "book/sgd.ipynb&" in url for url in buttons.values()
+    )

@@ -1,4 +1,5 @@
-"""No solution and no hidden test reaches students: not in exercises/, not on the site."""
+"""No solution and no hidden test reaches students: not in exercises/, not in the student tree
+(what the launch links open), not on the site."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.publish.settings import Publishing
+from autograder.publish.student_tree import build_student_tree
 from tests.site.conftest import ROOT
 from tests.site.leaks import course_secrets, files_under, find_leaks, find_secrets, normalise
 
@@ -83,6 +86,19 @@ def test_every_source_notebook_has_secrets_to_guard():
 def test_no_secret_in_the_exercises():
     leaks = find_leaks(course_secrets(ROOT), [ROOT / "exercises"], ROOT)
     assert not leaks, "solution text in the student notebooks:\n" + "\n".join(map(str, leaks))
+
+
+def test_no_secret_in_the_student_tree(tmp_path):
+    tree = tmp_path / "tree"
+    settings = Publishing(repository_url="https://github.com/example-org/course")
+    files = build_student_tree(tree, ROOT, settings, cache=tmp_path / "no-cache")
+    assert {"book/collab.ipynb", "exercises/collab/collab.ipynb", "dlf/__init__.py"} <= set(files)
+    secrets = course_secrets(ROOT)
+    leaks = find_leaks(secrets, [tree], tree)
+    assert not leaks, "solution text in the student tree:\n" + "\n".join(map(str, leaks))
+    # The guard reads the whole tree: a source notebook planted in it is caught.
+    shutil.copy(ROOT / "solutions" / "collab" / "collab.ipynb", tree / "exercises" / "x.ipynb")
+    assert {leak.path for leak in find_leaks(secrets, [tree], tree)} == {"exercises/x.ipynb"}
 
 
 @book

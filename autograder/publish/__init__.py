@@ -1,0 +1,1 @@
+"""Publishing the course: its settings, the chapters as notebooks, and the student tree."""
