@@ -1,5 +1,6 @@
 """Command line: ``python -m autograder grade|build|list``, and for running a course
-``grade-class|class-report|export-grades`` (:mod:`autograder.course.commands`).
+``grade-class|class-report|export-grades`` (:mod:`autograder.course.commands`); the
+grading service: ``serve`` (:mod:`autograder.service.server`).
 
 Exit codes: 0 graded (whatever the score) or built; 3 some submission could not be graded
 (not a notebook, unreadable) or a build did not verify; 2 wrong usage.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from autograder import assignments
 from autograder.course import commands as course_commands
+from autograder.service import server as service_server
 
 EXIT_OK, EXIT_USAGE, EXIT_UNGRADABLE = 0, 2, 3
 
@@ -100,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     listing = verbs.add_parser("list", help="list assignments and their parts")
     listing.set_defaults(run=_list)
     course_commands.add_verbs(verbs)
+    service_server.add_verb(verbs)
     return top
 
 
