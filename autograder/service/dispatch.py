@@ -43,7 +43,7 @@ class DispatchSettings:
     device: str = "auto"
     workers: int = 2
     scheduler: str = "local"  # or "local-cluster" or a Dask scheduler's address
-    warm: str = "collab"  # the assignment the workers warm up for before the first upload
+    warm: str = "collab"  # what the workers warm up for: "<assignment>" or "<assignment>:quick"
     retention: timedelta | None = timedelta(days=30)  # notebooks kept this long after grading
     course: str | None = None  # an nbgrader course folder: token submissions go to its gradebook
     course_db: str | None = None
@@ -64,8 +64,14 @@ class Dispatcher:
         self.writers: dict = {}
 
     # --------------------------------------------------------------- lifecycle
+    def grader_settings(self, assignment: str, parts: str) -> GraderSettings:
+        """The workers' warm grader for ``parts`` ("all" or "quick") of ``assignment``."""
+        only = quick_parts(assignment) if parts == "quick" else None
+        return GraderSettings(assignment, self.settings.device, "bwrap", None, only)
+
     def _make_pool(self):
-        warm = GraderSettings(self.settings.warm, self.settings.device, "bwrap")
+        assignment, _, parts = self.settings.warm.partition(":")
+        warm = self.grader_settings(assignment, parts or "all")
         pool = make_pool(warm, self.settings.scheduler, self.settings.workers)
         pool.start()
         return pool
@@ -133,8 +139,7 @@ class Dispatcher:
             self._send(row)
 
     def _send(self, row: Submission) -> None:
-        parts = quick_parts(row.assignment) if row.parts == "quick" else None
-        settings = GraderSettings(row.assignment, self.settings.device, "bwrap", None, parts)
+        settings = self.grader_settings(row.assignment, row.parts)
         task = GradeTask(
             settings, row.student or "reader", row.filename, row.notebook, row.filename
         )

@@ -30,7 +30,12 @@ def add_verb(verbs) -> None:
         help="local (processes here), local-cluster, or a Dask scheduler address",
     )
     serve.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    serve.add_argument("--warm", default="collab", help="assignment the workers warm up first")
+    serve.add_argument(
+        "--warm",
+        default="collab",
+        help="what the workers warm up for first: an assignment, or <assignment>:quick "
+        "(its parts but the training)",
+    )
     serve.add_argument("--max-upload-kb", type=int, default=5120, help="upload size limit")
     serve.add_argument("--max-queue", type=int, default=200, help="queued submissions at most")
     serve.add_argument("--rate", default="10/minute", help="accepted submissions per client")
@@ -72,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     from autograder.service.dispatch import Dispatcher, DispatchSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
-        assignments.get(args.warm)
+        assignments.get(args.warm.partition(":")[0])
         tokens = read_tokens(args.tokens) if args.tokens else {}
     except (KeyError, OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
