@@ -15,6 +15,8 @@ import httpx
 import nbformat
 import pytest
 
+from tests.site.conftest import browser  # noqa: F401 - the site tests' Chromium fixture
+
 from autograder.sandbox.isolation import bwrap_works
 
 ROOT = Path(__file__).resolve().parents[2]
