@@ -3,9 +3,10 @@
 ``POST /api/assignments/{id}/submissions`` takes a notebook (a multipart upload in the field
 ``file``, or the notebook's JSON as the body), checks it is a readable notebook, stores it
 and its row, and only then answers 202 with the submission's ``id`` and the ``url`` to poll.
-``GET /api/submissions/{id}`` gives its state, the time of each phase, its place in the queue
-and, once graded, the same result ``python -m autograder grade`` reports for the file
-(``result``: its JSON; ``text``: its report). ``GET /submissions/{id}`` is that as a page.
+``GET /api/submissions/{id}`` (``?wait=S``: wait up to S seconds for the result) gives its
+state, the time of each phase, its place in the queue and, once graded, the same result
+``python -m autograder grade`` reports for the file (``result``: its JSON; ``text``: its
+report). ``GET /submissions/{id}`` is that as a page.
 
 Refusals say why: 413 too large, 422 not a notebook, 404 unknown assignment, 401 unknown
 course token, 429 too many attempts (``Retry-After``), 503 queue full (``Retry-After``).
@@ -13,6 +14,7 @@ course token, 429 too many attempts (``Retry-After``), 503 queue full (``Retry-A
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import tempfile
@@ -21,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
@@ -38,6 +40,7 @@ from autograder.service.dispatch import Dispatcher, quick_parts
 from autograder.service.ratelimit import RateLimits
 
 NOTEBOOK_TYPES = ("application/json", "application/x-ipynb+json")
+MAX_WAIT_S = 30.0  # the longest a poll may wait for a result
 SAFE_NAME = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
@@ -251,9 +254,40 @@ def create_app(store: Store, dispatcher: Dispatcher, config: ServiceConfig) -> F
             raise HTTPException(404, "no such submission")
         return row
 
+    waiters: dict[str, list[asyncio.Event]] = {}
+    loop: list[asyncio.AbstractEventLoop] = []
+
+    def finished(submission_id: str) -> None:  # the dispatcher's thread
+        if loop and submission_id in waiters:
+            for waiter in waiters[submission_id]:
+                loop[0].call_soon_threadsafe(waiter.set)
+
+    dispatcher.listeners.append(finished)
+
     @app.get("/api/submissions/{submission_id}")
-    def submission(submission_id: str) -> dict:
-        return describe(_find(submission_id))
+    async def submission(
+        submission_id: str, wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0
+    ) -> dict:
+        """The submission's state and, once finished, its result. ``wait``: seconds to
+        wait for the result (long polling) before answering with the state."""
+        row = await run_in_threadpool(_find, submission_id)
+        if wait and row.state not in FINISHED:
+            if not loop:
+                loop.append(asyncio.get_running_loop())
+            event = asyncio.Event()
+            waiters.setdefault(submission_id, []).append(event)
+            try:
+                row = await run_in_threadpool(_find, submission_id)  # finished meanwhile?
+                if row.state not in FINISHED:
+                    await asyncio.wait_for(event.wait(), wait)
+            except TimeoutError:
+                pass
+            finally:
+                waiters[submission_id].remove(event)
+                if not waiters[submission_id]:
+                    del waiters[submission_id]
+            row = await run_in_threadpool(_find, submission_id)
+        return await run_in_threadpool(describe, row)
 
     @app.get("/submissions/{submission_id}", response_class=HTMLResponse)
     def submission_page(submission_id: str) -> str:

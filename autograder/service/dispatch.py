@@ -62,6 +62,8 @@ class Dispatcher:
         self.thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
         self.last_purge = 0.0
         self.writers: dict = {}
+        self._expected = (-10.0, DEFAULT_SECONDS)
+        self.listeners: list = []  # called with a submission's id when it is finished
 
     # --------------------------------------------------------------- lifecycle
     def grader_settings(self, assignment: str, parts: str) -> GraderSettings:
@@ -105,9 +107,13 @@ class Dispatcher:
 
     # --------------------------------------------------------------- estimates
     def expected_seconds(self) -> float:
-        """Median grading time of the recent submissions."""
-        recent = self.store.recent_seconds()
-        return statistics.median(recent) if recent else DEFAULT_SECONDS
+        """Median grading time of the recent submissions (recomputed at most every second)."""
+        moment, value = self._expected
+        if time.monotonic() - moment > 1.0:
+            recent = self.store.recent_seconds()
+            value = statistics.median(recent) if recent else DEFAULT_SECONDS
+            self._expected = (time.monotonic(), value)
+        return value
 
     def expected_wait(self, ahead: int) -> float:
         """Seconds until a submission with ``ahead`` queued before it is graded."""
@@ -160,10 +166,17 @@ class Dispatcher:
             return
         state = "graded" if data.get("status") == "graded" else "ungradable"
         if self.store.finish(submission_id, state, json.dumps(data)):
+            self._announce(submission_id)
             self._to_gradebook(submission_id, data)
+
+    def _announce(self, submission_id: str) -> None:
+        for listener in self.listeners:
+            listener(submission_id)
 
     def _machinery_failed(self, submission_id: str, err: Exception) -> None:
         state = self.store.fail(submission_id, f"{type(err).__name__}: {err}")
+        if state == "failed":
+            self._announce(submission_id)
         log.error("grading %s failed (%s): now %s", submission_id, err, state)
         if isinstance(err, BrokenProcessPool):  # a worker died: every future of it is lost
             old, self.pool = self.pool, self._make_pool()

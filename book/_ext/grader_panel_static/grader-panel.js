@@ -56,11 +56,13 @@
     status.textContent = phaseText(info);
     showParts(list, info.parts, info.result);
     if (info.state === "queued" || info.state === "running") {
-      setTimeout(function () {
-        fetch(base + info.url).then(function (r) { return r.json(); })
-          .then(function (next) { poll(panel, next); })
-          .catch(function () { status.textContent = "Lost the connection to the grader; retrying"; poll(panel, info); });
-      }, 700);
+      // Long polling: the service answers as soon as the result is in (or after 20 s).
+      fetch(base + info.url + "?wait=20").then(function (r) { return r.json(); })
+        .then(function (next) { poll(panel, next); })
+        .catch(function () {
+          status.textContent = "Lost the connection to the grader; retrying";
+          setTimeout(function () { poll(panel, info); }, 2000);
+        });
       return;
     }
     var link = panel.querySelector(".dlf-grader-link");
