@@ -2,6 +2,7 @@
 #   make site   install everything (Python venv, MathJax) and build the site into _build/html
 #   make test   install what is missing, then run the whole test suite (what CI runs)
 #   make serve  serve the built site on http://localhost:8000
+#   make serve-grader  run the grading service on http://127.0.0.1:8750 (needs bubblewrap)
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 JOBS ?= 2
 
-.PHONY: install site test serve lint exercises clean
+.PHONY: install site test serve serve-grader lint exercises clean
 
 install: $(STAMP) node_modules/.package-lock.json
 
@@ -37,6 +38,9 @@ exercises: install
 
 serve:
 	$(BIN)/python -m http.server --directory _build/html 8000
+
+serve-grader: install
+	$(BIN)/python -m autograder serve --host 127.0.0.1 --port 8750 --workers $(JOBS)
 
 clean:
 	rm -rf _build test-artifacts
