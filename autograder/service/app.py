@@ -85,6 +85,8 @@ def check_notebook(data: bytes) -> str | None:
             read_cells(path)
         except NotebookError as err:
             return str(err).replace(f"{path}: ", "")
+        except (RecursionError, MemoryError, ValueError) as err:  # e.g. JSON nested 10^5 deep
+            return f"not a readable notebook ({type(err).__name__})"
     return None
 
 

@@ -64,6 +64,7 @@ class Dispatcher:
         self.writers: dict = {}
         self._expected = (-10.0, DEFAULT_SECONDS)
         self.listeners: list = []  # called with a submission's id when it is finished
+        self.gradebook_queue: queue.Queue = queue.Queue()
 
     # --------------------------------------------------------------- lifecycle
     def grader_settings(self, assignment: str, parts: str) -> GraderSettings:
@@ -86,6 +87,8 @@ class Dispatcher:
             log.warning("requeued %d submissions left running by the last run", requeued)
         self.pool = self._make_pool()
         self.thread.start()
+        if self.settings.course is not None:
+            threading.Thread(target=self._gradebook_loop, name="gradebook", daemon=True).start()
 
     @property
     def slots(self) -> int:
@@ -167,7 +170,8 @@ class Dispatcher:
         state = "graded" if data.get("status") == "graded" else "ungradable"
         if self.store.finish(submission_id, state, json.dumps(data)):
             self._announce(submission_id)
-            self._to_gradebook(submission_id, data)
+            if self.settings.course is not None:  # its own thread: nbgrader can take seconds
+                self.gradebook_queue.put((submission_id, data))
 
     def _announce(self, submission_id: str) -> None:
         for listener in self.listeners:
@@ -191,6 +195,14 @@ class Dispatcher:
         purged = self.store.purge_notebooks(self.settings.retention)
         if purged:
             log.info("retention: deleted %d notebooks", purged)
+
+    def _gradebook_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                item = self.gradebook_queue.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            self._to_gradebook(*item)
 
     def _to_gradebook(self, submission_id: str, data: dict) -> None:
         """Token submissions go into the course's gradebook (as grade-class writes them)."""

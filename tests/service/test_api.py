@@ -19,7 +19,7 @@ from tests.course.conftest import make_course
 from tests.service.conftest import Service, notebook_bytes, require_bwrap
 from tests.submissions import append_code, release_notebook, replace_in_cell, source_notebook
 
-pytestmark = [pytest.mark.task("service"), pytest.mark.slow]
+pytestmark = [pytest.mark.task("service"), pytest.mark.slow, pytest.mark.xdist_group("service")]
 
 BOOK = "http://book.example.test"
 FAST = ["create_params", "embedding", "sigmoid_range", "dot_product", "embedding_dot_bias"]
@@ -142,6 +142,17 @@ def test_junk_is_refused_with_the_reason_and_does_not_count(service):
     assert service.submit("collab", release, "10.0.3.2").status_code == 202  # others may
     for s in sent:
         assert service.wait(s.json()["id"])["result"]["score"] == 0
+
+
+def test_a_raw_json_body_is_a_submission_and_deep_nesting_is_refused(service):
+    url = f"{service.url}/api/assignments/collab/submissions?parts=quick"
+    headers = {"Content-Type": "application/x-ipynb+json", "X-Forwarded-For": "10.0.7.1"}
+    sent = httpx.post(url, content=notebook_bytes(release_notebook("collab")), headers=headers)
+    assert sent.status_code == 202, sent.text
+    assert service.wait(sent.json()["id"])["result"]["score"] == 0
+    nested = b'{"cells": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    refused = httpx.post(url, content=nested, headers=headers)
+    assert refused.status_code == 422 and "not a readable notebook" in refused.text
 
 
 def test_oversized_upload_is_413(service):

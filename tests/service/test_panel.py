@@ -20,7 +20,12 @@ from tests.submissions import replace_in_cell, source_notebook
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 from grader_panel import config_script, service_url  # noqa: E402
 
-pytestmark = [pytest.mark.task("service"), pytest.mark.slow, pytest.mark.book]
+pytestmark = [
+    pytest.mark.task("service"),
+    pytest.mark.slow,
+    pytest.mark.book,
+    pytest.mark.xdist_group("book"),
+]
 
 
 def test_the_configuration_file_names_the_service(monkeypatch):

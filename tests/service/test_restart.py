@@ -11,7 +11,11 @@ import pytest
 from tests.service.conftest import Service, notebook_bytes, require_bwrap
 from tests.submissions import release_notebook, source_notebook
 
-pytestmark = [pytest.mark.task("service"), pytest.mark.slow]
+pytestmark = [
+    pytest.mark.task("service"),
+    pytest.mark.slow,
+    pytest.mark.xdist_group("service-restart"),
+]
 
 
 def rows(service: Service) -> dict[str, dict]:
