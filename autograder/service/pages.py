@@ -88,7 +88,7 @@ def home_page(listing: list[dict]) -> str:
     body = (
         "<h1>Deep Learning Foundations autograder</h1>"
         "<p>Submit an exercise notebook from its page in the book, or with "
-        "<code>curl -F file=@collab.ipynb {this address}/api/assignments/collab/submissions"
+        "<code>curl -F file=@collab.ipynb &lt;this address&gt;/api/assignments/collab/submissions"
         '</code>. The API is described at <a href="docs">docs</a> '
         '(<a href="openapi.json">openapi.json</a>).</p>'
         f"<p>Assignments and their parts:</p><ul>{items}</ul>"
