@@ -44,7 +44,9 @@ def add_static(app: Sphinx) -> None:
     app.config.html_static_path.append(str(STATIC))
 
 
-def write_config(app: Sphinx, exception: Exception | None) -> None:
+def write_config(app: Sphinx, exception: Exception | None = None) -> None:
+    """Write ``_static/grading-service.js``; before the pages are (so that they link it with
+    its checksum, as every static file) and again at the end."""
     if exception is not None or app.builder.format != "html":
         return
     target = Path(app.outdir) / "_static" / CONFIG_FILE
@@ -55,6 +57,7 @@ def write_config(app: Sphinx, exception: Exception | None) -> None:
 def setup(app: Sphinx) -> dict:
     app.add_config_value("grading_service_url", "", "html", types=[str])
     app.connect("builder-inited", add_static)
+    app.connect("builder-inited", write_config)
     app.connect("build-finished", write_config)
     app.add_js_file(CONFIG_FILE)
     app.add_js_file("grader-panel.js", defer="defer")

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 
 from autograder.service.db import Base, Store, migrate, now
 
-pytestmark = pytest.mark.task("service")
+pytestmark = [pytest.mark.task("service"), pytest.mark.xdist_group("service")]
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def test_a_reader_checks_a_correct_and_a_wrong_notebook_on_the_page(
         assert "python -m autograder grade collab.ipynb" in panel.inner_text()
 
         page.route(
-            "**/_static/grading-service.js",
+            "**/_static/grading-service.js*",  # with its ?v=<checksum>
             lambda route: route.fulfill(
                 body=config_script(service.url), content_type="text/javascript"
             ),
