@@ -109,7 +109,10 @@
     [drop, quickLabel, el("div", "dlf-grader-status"), el("div", "dlf-grader-parts"), link]
       .forEach(function (node) { panel.insertBefore(node, local); });
     if (local) local.classList.add("dlf-grader-also");
-    input.addEventListener("change", function () { if (input.files[0]) submit(panel, input.files[0]); });
+    input.addEventListener("change", function () {
+      if (input.files[0]) submit(panel, input.files[0]);
+      input.value = "";  // choosing the same file again (after editing it) sends it again
+    });
     drop.addEventListener("dragover", function (e) { e.preventDefault(); drop.classList.add("dlf-over"); });
     drop.addEventListener("dragleave", function () { drop.classList.remove("dlf-over"); });
     drop.addEventListener("drop", function (e) {
