@@ -161,7 +161,8 @@ class Dispatcher:
         future.add_done_callback(lambda f, i=row.id: self.events.put((f, i)))
 
     def _record(self, future, submission_id: str) -> None:
-        self.inflight.pop(future, None)
+        if self.inflight.pop(future, None) is None:
+            return  # already dealt with: its pool was replaced and the submission requeued
         try:
             data = self.pool.result(future)
         except Exception as err:  # noqa: BLE001 - a dead worker, a lost Dask task
