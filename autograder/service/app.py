@@ -122,6 +122,7 @@ def create_app(store: Store, dispatcher: Dispatcher, config: ServiceConfig) -> F
             expose_headers=["Retry-After", "Location"],
         )
     limits = RateLimits(config.attempts, config.requests)
+    admission = asyncio.Lock()
     listing = assignment_listing()
     known = {a["id"]: a for a in listing}
 
@@ -226,26 +227,28 @@ def create_app(store: Store, dispatcher: Dispatcher, config: ServiceConfig) -> F
         problem = await run_in_threadpool(check_notebook, data)
         if problem:
             return refuse(422, f"not a notebook this grader can read: {problem}")
-        wait = limits.check_attempt(client)
-        if wait is not None:
-            return refuse(429, f"too many submissions (limit {config.attempts}): retry later", wait)
-        queued = store.counts().get("queued", 0)
-        if queued >= config.max_queue:
-            wait = int(dispatcher.expected_wait(queued)) + 1
-            return refuse(503, "the grading queue is full: try again later", wait)
-        row = await run_in_threadpool(
-            store.add,
-            assignment=assignment_id,
-            parts=parts,
-            filename=safe_filename(filename, assignment_id),
-            notebook=data,
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            client=client[:128],
-            student=student,
-            received_at=received,
-        )
-        limits.count_attempt(client)
+        async with admission:  # counting attempts and the queue, then joining it: one at a time
+            wait = limits.check_attempt(client)
+            if wait is not None:
+                why = f"too many submissions (limit {config.attempts}): retry later"
+                return refuse(429, why, wait)
+            queued = (await run_in_threadpool(store.counts)).get("queued", 0)
+            if queued >= config.max_queue:
+                wait = int(dispatcher.expected_wait(queued)) + 1
+                return refuse(503, "the grading queue is full: try again later", wait)
+            row = await run_in_threadpool(
+                store.add,
+                assignment=assignment_id,
+                parts=parts,
+                filename=safe_filename(filename, assignment_id),
+                notebook=data,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
+                client=client[:128],
+                student=student,
+                received_at=received,
+            )
+            limits.count_attempt(client)
         dispatcher.wake()
         described = await run_in_threadpool(describe, row)
         return JSONResponse(described, status_code=202, headers={"Location": described["url"]})
