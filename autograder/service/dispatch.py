@@ -30,6 +30,7 @@ from autograder.result import GradeResult
 from autograder.service.db import Store, Submission
 
 log = logging.getLogger("autograder.service")
+PREFETCH = 2  # submissions sent ahead per worker slot
 DEFAULT_SECONDS = 5.0  # expected grading time before any submission was graded
 
 
@@ -141,7 +142,10 @@ class Dispatcher:
                 time.sleep(1.0)
 
     def _fill(self) -> None:
-        while len(self.inflight) < self.slots and not self.stopping.is_set():
+        """Keep every worker busy: up to PREFETCH submissions per worker slot are sent ahead
+        (so a worker takes its next one without waiting for this thread), the rest wait in
+        the database. A sent submission is ``running`` from the moment it is sent."""
+        while len(self.inflight) < self.slots * PREFETCH and not self.stopping.is_set():
             row = self.store.claim_next()
             if row is None:
                 return
