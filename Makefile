@@ -5,6 +5,7 @@
 #   make gpu-check  grade on the CPU and the GPU and compare (benchmarks/gpu_check.py)
 #   make student-tree  write what students get (chapters as notebooks, exercises, dlf, binder/;
 #               no solutions, no autograder) into _build/student
+#   make serve-grader  run the grading service on http://127.0.0.1:8750 (needs bubblewrap)
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 JOBS ?= 2
 
-.PHONY: install site test serve lint exercises gpu-check clean student-tree
+.PHONY: install site test serve serve-grader lint exercises gpu-check clean student-tree
 
 install: $(STAMP) node_modules/.package-lock.json
 
@@ -46,6 +47,9 @@ student-tree: install
 
 serve:
 	$(BIN)/python -m http.server --directory _build/html 8000
+
+serve-grader: install
+	$(BIN)/python -m autograder serve --host 127.0.0.1 --port 8750 --workers $(JOBS)
 
 clean:
 	rm -rf _build test-artifacts

@@ -1,6 +1,7 @@
 """Command line: ``python -m autograder grade|build|list``, and for running a course
 ``grade-class|class-report|export-grades`` (:mod:`autograder.course.commands`); ``export``
-writes a Gradescope or PrairieLearn autograder (:mod:`autograder.export`).
+writes a Gradescope or PrairieLearn autograder (:mod:`autograder.export`); the grading
+service: ``serve`` (:mod:`autograder.service.server`).
 
 Exit codes: 0 graded (whatever the score) or built; 3 some submission could not be graded
 (not a notebook, unreadable) or a build did not verify; 2 wrong usage.
@@ -16,6 +17,7 @@ from pathlib import Path
 from autograder import assignments
 from autograder.course import commands as course_commands
 from autograder.export import add_verb as add_export_verb
+from autograder.service import server as service_server
 
 EXIT_OK, EXIT_USAGE, EXIT_UNGRADABLE = 0, 2, 3
 
@@ -103,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=_list)
     course_commands.add_verbs(verbs)
     add_export_verb(verbs)
+    service_server.add_verb(verbs)
     return top
 
 

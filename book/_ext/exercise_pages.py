@@ -13,7 +13,8 @@ Both pages carry the label ``exercise-<id>``. When Sphinx reads a notebook page,
 extension adds (to what Sphinx reads, not to the copy: the ``.ipynb`` the site offers for
 download is byte for byte the student notebook) the label above the title, a box with the
 chapters, the download link, the Colab, Binder and JupyterHub links (from ``launch_links``)
-and what the notebook needs, and a closing "Check and submit" section.
+and what the notebook needs, a closing "Check and submit" section, and the "Check with the
+autograder" panel (made live by ``grader_panel``).
 """
 
 from __future__ import annotations
@@ -167,9 +168,25 @@ def submit_section(exercise_id: str) -> str:
         "definitions out of the notebook by name and runs them on inputs you have not seen, "
         "so keep the names and signatures as given.\n"
         f"3. **Submit `{exercise_id}.ipynb`** the way your course says (on a course "
-        "JupyterHub: the *Assignments* tab, then *Submit*).\n"
+        "JupyterHub: the *Assignments* tab, then *Submit*), or check it with the "
+        f"autograder: {{ref}}`exercise-{exercise_id}-check`.\n"
         "4. **Read the feedback:** a score for each part and, for a part that lost points, "
         "what differed and often the likely mistake. {ref}`guide-students` explains it.\n"
+    )
+
+
+def grader_panel(exercise_id: str) -> str:
+    """Markdown with raw HTML: the *Check with the autograder* panel (``grader_panel``
+    makes it an upload form when the book names a grading service; this text stays)."""
+    command = f"python -m autograder grade {exercise_id}.ipynb --assignment {exercise_id}"
+    return (
+        f"(exercise-{exercise_id}-check)=\n"
+        "## Check with the autograder\n\n"
+        f'<div class="dlf-grader" data-assignment="{exercise_id}">\n'
+        '<p class="dlf-grader-local">You can also grade your notebook on your own machine, in '
+        f"the course's checkout: <code>{command}</code> runs the same hidden checks and prints "
+        "the same feedback, part by part.</p>\n"
+        "</div>\n"
     )
 
 
@@ -195,6 +212,7 @@ def decorate(app: Sphinx, docname: str, source: list[str]) -> None:
         cells.insert(0, markdown_cell("dlf-exercise-title", title))
     cells.insert(1, markdown_cell("dlf-exercise-intro", intro_box(app, exercise_id, notebook)))
     cells.append(markdown_cell("dlf-exercise-submit", submit_section(exercise_id)))
+    cells.append(markdown_cell("dlf-exercise-check", grader_panel(exercise_id)))
     source[0] = json.dumps(notebook)
 
 
@@ -207,6 +225,7 @@ def always_reread(app: Sphinx, env, added, changed, removed) -> list[str]:
 
 def setup(app: Sphinx) -> dict:
     app.setup_extension("launch_links")
+    app.setup_extension("grader_panel")
     app.add_config_value("exercise_chapters", {}, "env", types=[dict])
     # Early, before the table of contents is checked against the files.
     app.connect("config-inited", generate_pages, priority=100)

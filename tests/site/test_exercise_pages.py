@@ -100,8 +100,10 @@ def test_an_exercise_page_gets_its_label_links_and_submission_steps():
         "{ref}`exercise-alpha-submit`",
     ]:
         assert expected in box, f"{expected!r} not in the box:\n{box}"
-    assert texts[-1].startswith("(exercise-alpha-submit)=\n## Check and submit")
-    assert texts[2:-1] == ["".join(c["source"]) for c in json.loads(original)["cells"][1:]]
+    assert texts[-2].startswith("(exercise-alpha-submit)=\n## Check and submit")
+    assert texts[-1].startswith("(exercise-alpha-check)=\n## Check with the autograder")
+    assert '<div class="dlf-grader" data-assignment="alpha">' in texts[-1]
+    assert texts[2:-2] == ["".join(c["source"]) for c in json.loads(original)["cells"][1:]]
 
 
 def test_a_notebook_without_dlf_needs_only_pytorch_and_other_pages_are_left_alone():
