@@ -35,7 +35,7 @@ class GraphNode:
     """
 
     name: str
-    label: str
+    label: str  # the operation with its operands, e.g. "a × x"; an input's own name
     inputs: list[str]
     value: float
     grad: float
@@ -50,7 +50,8 @@ def trace_graph(fn, inputs, names=None):
 
     Returns the nodes in evaluation order (inputs first, the output last), each with its
     value, the gradient of the output with respect to it (by autograd) and the local
-    derivative along each incoming edge (by autograd too, one operation at a time).
+    derivative along each incoming edge (by autograd too, one operation at a time, so a value
+    used twice gets two edges whose contributions the chain rule adds up).
     """
     graph_module = torch.fx.symbolic_trace(fn)
     leaves = {
@@ -74,15 +75,17 @@ def trace_graph(fn, inputs, names=None):
     traced = []
     for node in nodes:
         args = [a.name for a in node.args if isinstance(a, torch.fx.Node)]
+        operands = [
+            rename(a.name, a.name) if isinstance(a, torch.fx.Node) else f"{a:g}" for a in node.args
+        ]
+        symbol = _SYMBOLS.get(node.target, str(node.target))
         if node.op == "placeholder":
             label = node.name
+        elif len(operands) == 1:
+            label = f"{symbol}{operands[0]}"
         else:
-            constants = [f"{a:g}" for a in node.args if isinstance(a, int | float)]
-            label = _SYMBOLS.get(node.target, str(node.target)) + "".join(constants)
-        local = {}
-        for name in args:
-            (d,) = torch.autograd.grad(values[node.name], values[name], retain_graph=True)
-            local[name] = d.item()
+            label = f" {symbol} ".join(operands)
+        local = _local_derivatives(node, values) if args else {}
         value, grad = values[node.name], grads[nodes.index(node)]
         traced.append(
             GraphNode(
@@ -97,6 +100,22 @@ def trace_graph(fn, inputs, names=None):
     return traced
 
 
+def _local_derivatives(node, values):
+    """d(node)/d(operand) for each operand, the other operands held fixed: the operation is run
+    again on detached copies of its inputs, so paths through earlier nodes do not count."""
+    copies = {}
+    for a in node.args:
+        if isinstance(a, torch.fx.Node) and a.name not in copies:
+            copies[a.name] = values[a.name].detach().requires_grad_(True)
+    args = [copies[a.name] if isinstance(a, torch.fx.Node) else a for a in node.args]
+    if node.op == "call_method":
+        out = getattr(args[0], node.target)(*args[1:], **node.kwargs)
+    else:
+        out = node.target(*args, **node.kwargs)
+    grads = torch.autograd.grad(out, list(copies.values()))
+    return {name: d.item() for name, d in zip(copies, grads, strict=True)}
+
+
 def draw_graph(nodes):
     """Draw a traced expression (from trace_graph) left to right: each box shows a value and,
     in red, the gradient of the output with respect to it; each edge its local derivative.
@@ -104,16 +123,20 @@ def draw_graph(nodes):
     depth: dict[str, int] = {}
     for node in nodes:
         depth[node.name] = 1 + max((depth[i] for i in node.inputs), default=-1)
-    columns: dict[int, list[str]] = {}
-    for node in nodes:
-        columns.setdefault(depth[node.name], []).append(node.name)
-    pos = {
-        name: (d, -r + (len(names) - 1) / 2)
-        for d, names in columns.items()
-        for r, name in enumerate(names)
-    }
-    width, height = max(columns) + 1, max(len(v) for v in columns.values())
-    fig, ax = plt.subplots(figsize=(2.3 * width + 1, 1.3 * height + 1.4))
+    for node in nodes:  # an input sits just left of the first operation that uses it
+        users = [depth[n.name] for n in nodes if node.name in n.inputs]
+        if not node.inputs and users:
+            depth[node.name] = min(users) - 1
+    pos = {}
+    for column in set(depth.values()):
+        ops = [n.name for n in nodes if depth[n.name] == column and n.inputs]
+        leaves = [n.name for n in nodes if depth[n.name] == column and not n.inputs]
+        start = -1.2 * len(ops) if ops else 0.6 * (len(leaves) - 1)
+        pos.update({name: (column, -1.2 * r) for r, name in enumerate(ops)})
+        pos.update({name: (column, start - 1.2 * r) for r, name in enumerate(leaves)})
+    width = max(depth.values()) + 1
+    low, high = min(y for _, y in pos.values()), max(y for _, y in pos.values())
+    fig, ax = plt.subplots(figsize=(2.3 * width + 1, 0.9 * (high - low) + 1.6))
     for node in nodes:
         for name in node.inputs:
             (x0, y0), (x1, y1) = pos[name], pos[node.name]
@@ -131,15 +154,14 @@ def draw_graph(nodes):
             ax.text(
                 x0 + 0.55 * (x1 - x0),
                 y0 + 0.55 * (y1 - y0) + 0.12,
-                f"∂/∂{name} = {node.local[name]:.3g}",
+                f"∂{node.name}/∂{name} = {node.local[name]:.3g}",
                 fontsize=7.5,
                 color="tab:blue",
                 ha="center",
                 va="bottom",
             )
     for node in nodes:
-        kind = "input" if not node.inputs else node.label
-        title = node.name if not node.inputs else f"{node.name} = {kind}"
+        title = node.name if not node.inputs else f"{node.name} = {node.label}"
         ax.text(
             *pos[node.name],
             f"{title}\nvalue {node.value:.3g}",
@@ -158,7 +180,7 @@ def draw_graph(nodes):
             color=HIGHLIGHT,
         )
     ax.set_xlim(-0.6, width - 0.4)
-    ax.set_ylim(-height / 2 - 0.2, height / 2 + 0.1)
+    ax.set_ylim(low - 0.7, high + 0.4)
     ax.axis("off")
     fig.tight_layout()
     return fig

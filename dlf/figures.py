@@ -15,11 +15,13 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 HIGHLIGHT = "tab:red"
 
 
-def _heatmap(ax, values, title="", fmt="{:.1f}", cmap="RdBu_r", vlim=None, signed=True):
+def _heatmap(
+    ax, values, title="", fmt="{:.1f}", cmap="RdBu_r", vlim=None, signed=True, aspect="equal"
+):
     """Draw a 2-D array as coloured cells with its numbers written in them."""
     values = np.asarray(values, dtype=float)
     vlim = vlim if vlim is not None else (np.nanmax(np.abs(values)) if values.size else 1.0) or 1.0
-    ax.imshow(values, cmap=cmap, vmin=-vlim if signed else 0, vmax=vlim, aspect="equal")
+    ax.imshow(values, cmap=cmap, vmin=-vlim if signed else 0, vmax=vlim, aspect=aspect)
     for (i, j), v in np.ndenumerate(values):
         if not np.isnan(v):
             dark = abs(v) > 0.65 * vlim
@@ -86,7 +88,7 @@ def draw_factorization(P, Q, user_labels=None, movie_labels=None, factor_labels=
     return fig
 
 
-def draw_lookup(ids, weights):
+def draw_lookup(ids, weights, fmt="{:.1f}"):
     """An embedding lookup as a one-hot matrix product: one_hot(ids) @ W = W[ids].
 
     ids: (B,) integer ids; weights: (n, d). Draws the (B, n) one-hot matrix, W and the (B, d)
@@ -95,12 +97,13 @@ def draw_lookup(ids, weights):
     ids = np.asarray(ids)
     W = np.asarray(weights, dtype=float)
     one_hot = np.eye(len(W))[ids]
-    fig, axes = plt.subplots(
-        1,
-        5,
-        figsize=(2 + 0.4 * (len(W) + 2 * W.shape[1]), 1.2 + 0.35 * len(W)),
-        gridspec_kw={"width_ratios": [len(W), 0.6, W.shape[1], 0.6, W.shape[1]]},
-    )
+    (n, d), b = W.shape, len(ids)
+    cell = max(0.4, 0.09 * len(fmt.format(-np.abs(W).max())) + 0.1)  # inches: room for the text
+    widths = [0.4 * n, 0.4, cell * d, 0.4, cell * d]
+    fig = plt.figure(figsize=(sum(widths) + 0.8, 0.35 * n + 1.0))
+    grid = fig.add_gridspec(2, 5, width_ratios=widths, height_ratios=[b, max(n - b, 0.01)])
+    axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[:, 1]), fig.add_subplot(grid[:, 2])]
+    axes += [fig.add_subplot(grid[:, 3]), fig.add_subplot(grid[0, 4])]
     vlim = np.abs(W).max()
     _heatmap(
         axes[0],
@@ -109,11 +112,12 @@ def draw_lookup(ids, weights):
         fmt="{:.0f}",
         cmap="Greys",
         signed=False,
+        aspect="auto",
     )
     axes[0].set_yticks(range(len(ids)), [str(i) for i in ids], fontsize=7)
-    _heatmap(axes[2], W, "embedding matrix W\n(n, d)", vlim=vlim)
+    _heatmap(axes[2], W, "embedding matrix W\n(n, d)", fmt=fmt, vlim=vlim, aspect="auto")
     axes[2].set_yticks(range(len(W)), [str(i) for i in range(len(W))], fontsize=7)
-    _heatmap(axes[4], one_hot @ W, "result = W[ids]\n(B, d)", vlim=vlim)
+    _heatmap(axes[4], one_hot @ W, "result = W[ids]\n(B, d)", fmt=fmt, vlim=vlim, aspect="auto")
     colors = plt.cm.tab10(np.arange(len(ids)) % 10)
     for b, (i, color) in enumerate(zip(ids, colors, strict=True)):
         _outline(axes[0], b, i, 1, 1, color=color)
@@ -135,7 +139,7 @@ def sliding_outputs(image, kernel):
     )
 
 
-def draw_sliding_filter(image, kernel, steps):
+def draw_sliding_filter(image, kernel, steps, fmt="{:.1f}"):
     """A filter sliding over an image and its output growing: one column per step.
 
     image: (h, w); kernel: (k, k); steps: positions in reading order (0 is the top-left
@@ -158,7 +162,7 @@ def draw_sliding_filter(image, kernel, steps):
         top.set_title(f"step {step + 1}: window at ({i}, {j})", fontsize=8)
         so_far = np.full(out.shape, np.nan)
         so_far.reshape(-1)[: step + 1] = out.reshape(-1)[: step + 1]
-        _heatmap(bottom, so_far, f"{step + 1} of {out.size} outputs", fmt="{:.0f}", vlim=vlim)
+        _heatmap(bottom, so_far, f"{step + 1} of {out.size} outputs", fmt=fmt, vlim=vlim)
         _outline(bottom, i, j, 1, 1)
     axes[0, 0].set_ylabel("input", fontsize=9)
     axes[1, 0].set_ylabel("feature map", fontsize=9)
@@ -166,7 +170,7 @@ def draw_sliding_filter(image, kernel, steps):
     return fig
 
 
-def draw_im2col(image, kernel):
+def draw_im2col(image, kernel, fmt="{:.1f}"):
     """im2col: every k x k patch of a (h, w) image becomes a column; the convolution is then
     one product (1, k*k) @ (k*k, positions) = (1, positions), reshaped to the feature map.
     """
@@ -189,10 +193,10 @@ def draw_im2col(image, kernel):
     for ax, sign in ((fig.add_subplot(grid[1, 1]), "→"), (fig.add_subplot(grid[0, 3]), "")):
         ax.axis("off")
         ax.text(0.5, 0.5, sign, ha="center", va="center", fontsize=18)
-    _heatmap(ax_img, image, f"input ({image.shape[0]}, {image.shape[1]})", fmt="{:.0f}")
-    _heatmap(ax_w, kernel.reshape(1, -1), f"flattened filter (1, {k * k})", fmt="{:.0f}")
-    _heatmap(ax_cols, columns, f"patches as columns ({k * k}, {columns.shape[1]})", fmt="{:.0f}")
-    _heatmap(ax_out, product.reshape(rows, cols), f"output ({rows}, {cols})", fmt="{:.0f}")
+    _heatmap(ax_img, image, f"input ({image.shape[0]}, {image.shape[1]})", fmt=fmt)
+    _heatmap(ax_w, kernel.reshape(1, -1), f"flattened filter (1, {k * k})", fmt=fmt)
+    _heatmap(ax_cols, columns, f"patches as columns ({k * k}, {columns.shape[1]})", fmt=fmt)
+    _heatmap(ax_out, product.reshape(rows, cols), f"output ({rows}, {cols})", fmt=fmt)
     colors = plt.cm.tab10(np.arange(columns.shape[1]) % 10)
     for p in (0, columns.shape[1] - 1):
         i, j = divmod(p, cols)

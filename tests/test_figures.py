@@ -57,7 +57,21 @@ def test_trace_graph_gradients_match_autograd_and_the_chain_rule():
         chained = sum(c.grad * c.local[node.name] for c in consumers)
         assert node.grad == pytest.approx(chained), node.name
     assert by_name["e"].local == {"yhat": 1.0, "y": -1.0}
-    assert by_name["sq"].label == "^2" and by_name["p"].label == "×"
+    assert by_name["p"].label == "a × x" and by_name["e"].label == "yhat − y"
+    assert by_name["sq"].label == "e ^ 2" and by_name["L"].label == "sq ÷ 2"
+
+
+def test_a_value_used_twice_gets_both_contributions():
+    nodes = compgraph.trace_graph(lambda w, x: (w * x) ** 2 + w * w, {"w": 2.0, "x": 3.0})
+    by_name = {n.name: n for n in nodes}
+    assert by_name["w"].grad == pytest.approx(2 * 2.0 * 3.0**2 + 2 * 2.0)  # 40
+    mul_ww = next(n for n in nodes if n.inputs == ["w", "w"])
+    assert mul_ww.local == {"w": pytest.approx(4.0)}  # d(w*w)/dw, not the total derivative
+    add = nodes[-1]
+    assert all(v == pytest.approx(1.0) for v in add.local.values())
+    for node in nodes[:-1]:
+        chained = sum(c.grad * c.local[node.name] for c in nodes if node.name in c.inputs)
+        assert node.grad == pytest.approx(chained), node.name
 
 
 def test_trace_graph_rejects_wrong_number_of_names():
@@ -71,7 +85,9 @@ def test_draw_graph_labels_every_value_and_gradient():
     for node in nodes:
         assert f"value {node.value:.3g}" in labels
         assert f"∂L/∂{node.name} = {node.grad:.3g}" in labels
-    assert labels.count("∂/∂") == sum(len(n.inputs) for n in nodes)
+    for node in nodes:
+        for name in node.inputs:
+            assert f"∂{node.name}/∂{name} = {node.local[name]:.3g}" in labels
 
 
 def test_factorization_shows_the_product_of_its_factors():
