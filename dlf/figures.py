@@ -46,12 +46,16 @@ def _outline(ax, row, col, height, width, color=HIGHLIGHT, lw=2.0):
     )
 
 
-def draw_factorization(P, Q, user_labels=None, movie_labels=None, factor_labels=None):
+def draw_factorization(
+    P, Q, user_labels=None, movie_labels=None, factor_labels=None, observed=None
+):
     """The spreadsheet view of matrix factorisation: R = P @ Q.T beside its factors.
 
     P: (n_users, K) user factors, drawn to the left of R; Q: (n_movies, K) movie factors,
     drawn transposed above R; R: (n_users, n_movies), each cell the dot product of its row of
     P and its column of Q.T. One cell and the row and column that make it are outlined.
+    observed: optional (n_users, n_movies) booleans, the cells that have a rating, marked with a
+    black corner.
     """
     P, Q = np.asarray(P, dtype=float), np.asarray(Q, dtype=float)
     R = P @ Q.T
@@ -71,6 +75,10 @@ def draw_factorization(P, Q, user_labels=None, movie_labels=None, factor_labels=
         ax_p.set_yticks(range(n_users), user_labels, fontsize=7)
     if movie_labels is not None:
         ax_r.set_xticks(range(n_movies), movie_labels, fontsize=7, rotation=90)
+    if observed is not None:
+        rows, cols = np.nonzero(np.asarray(observed, dtype=bool))
+        ax_r.scatter(cols + 0.3, rows - 0.3, marker="s", s=12, color="black")
+        ax_r.set_title(ax_r.get_title() + ", ■ rated", fontsize=9)
     u, m = min(1, n_users - 1), min(2, n_movies - 1)
     _outline(ax_p, u, 0, 1, k)
     _outline(ax_q, 0, m, k, 1)

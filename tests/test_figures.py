@@ -100,6 +100,14 @@ def test_factorization_shows_the_product_of_its_factors():
     assert f"{(P[1] @ Q[2]).item():.2f}" in "".join(texts(fig))
 
 
+def test_factorization_marks_the_observed_cells():
+    observed = np.zeros((4, 5), dtype=bool)
+    observed[[0, 2, 3], [1, 1, 4]] = True
+    fig = figures.draw_factorization(np.ones((4, 2)), np.ones((5, 2)), observed=observed)
+    (marks,) = fig.axes[2].collections
+    assert sorted(map(tuple, marks.get_offsets() + [-0.3, 0.3])) == [(1, 0), (1, 2), (4, 3)]
+
+
 def test_lookup_result_is_the_rows_picked():
     W = torch.arange(12.0).view(6, 2)
     fig = figures.draw_lookup(torch.tensor([4, 1]), W)
