@@ -3,6 +3,8 @@ numbers it is given."""
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,6 +16,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from dlf import compgraph, figures  # noqa: E402
+from tests.site.conftest import ROOT  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -146,3 +149,24 @@ def test_unrolled_rnn_reuses_the_same_weights(every_step):
     assert unrolled.count("$W_{hh}$") == 4 and unrolled.count("$E$") == 4
     assert unrolled.count("$W_{ho}$") == (4 if every_step else 1)
     assert "$x_4$\n'.'" in unrolled
+
+
+CELL = re.compile(r"^```\{code-cell\} ipython3\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+
+
+def figure_cells() -> list[tuple[str, str]]:
+    """(chapter, cell source) of every chapter cell that draws with a helper of this module."""
+    found = []
+    for path in sorted((ROOT / "book").glob("*.md")):
+        for source in CELL.findall(path.read_text()):
+            if re.search(r"^draw_\w+\(", source, flags=re.MULTILINE):
+                found.append((path.stem, source))
+    return found
+
+
+def test_figure_cells_hide_their_code_and_keep_no_check():
+    cells = figure_cells()
+    assert {chapter for chapter, _ in cells} >= {"collab", "convolutions", "rnns", "sgd"}
+    for chapter, source in cells:
+        assert source.startswith(":tags: [hide-input]\n"), f"{chapter}: {source[:60]!r}"
+        assert not re.search(r"allclose|equal\(", source), f"{chapter}: a check in a hidden cell"
