@@ -84,11 +84,13 @@ def student_exercise(path: Path, settings: Publishing) -> str:
 
 
 def student_pyproject(root: Path) -> str:
-    """The repository's pyproject.toml, packaging ``dlf`` only (no autograder, no scripts)."""
+    """The repository's pyproject.toml, packaging ``dlf`` only (no autograder, no scripts, no
+    extras such as the grading service's)."""
     lines, skipping = [], False
     for line in (root / "pyproject.toml").read_text().splitlines():
         if line.startswith("["):
-            skipping = line.strip() in ("[project.scripts]",) or line.startswith("[tool.")
+            skipping = line.strip() in ("[project.scripts]", "[project.optional-dependencies]")
+            skipping = skipping or line.startswith("[tool.")
             if line.strip() == "[tool.setuptools.packages.find]":
                 skipping = False
         if skipping:

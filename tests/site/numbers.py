@@ -18,7 +18,10 @@ after a hedge ("about six", "almost seven times") are reported too, since they u
 describe an output; a fact of that kind goes into :data:`FACTS` as the phrase.
 
 The prose is the chapter without its front matter, code cells and other fenced blocks,
-math, inline code, roles (``{glue:text}``, ``{ref}``...), link targets, comments and labels.
+math, inline code, roles (``{glue:text}``, ``{ref}``...), link targets, comments, labels,
+list numbers and its *Check your understanding* section: the questions pose their own
+numbers ("a learning rate of 0.01 and 300 steps") and the answers work them out by hand,
+so none of them describes a run's output.
 """
 
 from __future__ import annotations
@@ -102,7 +105,10 @@ HIDDEN = [
     re.compile(r"^[ \t]*%.*$", re.M),  # MyST comments
     re.compile(r"^\([\w-]+\)=[ \t]*$", re.M),  # labels
     re.compile(r"^:[\w-]+:.*$", re.M),  # directive options
+    re.compile(r"^[ \t]*\d+\.(?=[ \t])", re.M),  # ordered-list numbers
 ]
+# The questions at a chapter's end, up to the next section of the same level (or the end).
+QUESTIONS = re.compile(r"^## Check your understanding[ \t]*$.*?(?=^## |\Z)", re.S | re.M)
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,7 @@ def blank(match: re.Match) -> str:
 def prose(text: str) -> str:
     """The chapter's prose: everything that is not code, math, roles, markup or metadata."""
     text = FRONT_MATTER.sub(blank, text)
+    text = QUESTIONS.sub(blank, text)
     text = FENCE.sub(blank, text)
     for pattern in HIDDEN:
         text = pattern.sub(blank, text)
