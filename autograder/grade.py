@@ -20,6 +20,8 @@ from autograder.extract import Extraction, extract
 from autograder.notebook import NotebookError, code_cells, grade_cells, read_cells
 from autograder.result import GradeResult, PartResult
 from autograder.sandbox import JobOutcome, Limits, Sandbox
+from autograder.sandbox.isolation import WEAK_WARNING
+from autograder.sandbox.pool import SandboxError
 from autograder.spec import Assignment, Case, Mistake, Part
 
 
@@ -160,13 +162,26 @@ class Grader:
             str(path),
             "graded",
             isolation=self.sandbox.isolation,
+            isolation_note=self.sandbox.note,
             device=self.device,
         )
+        if self.sandbox.isolation == "rlimits":
+            result.warnings.append(WEAK_WARNING)
         try:
-            notebook = read_cells(path)
+            return self._grade(path, only, result, started)
+        except SandboxError:
+            raise  # the machinery, not the submission: the caller decides (a batch retries)
         except NotebookError as err:
-            result.status, result.error = "ungradable", str(err)
-            return result
+            result.error = str(err)
+        except (RecursionError, MemoryError) as err:
+            result.error = f"{path}: too large or too deeply nested to grade ({type(err).__name__})"
+        except Exception as err:  # noqa: BLE001 - every file gets an answer
+            result.error = f"{path}: could not be graded ({type(err).__name__}: {str(err)[:200]})"
+        result.status, result.parts = "ungradable", []
+        return result
+
+    def _grade(self, path, only, result: GradeResult, started: float) -> GradeResult:
+        notebook = read_cells(path)
         extraction = extract(code_cells(notebook))
         result.warnings.extend(extraction.skipped_cells)
         wanted = [p for p in self.assignment.parts if only is None or p.id in only]
@@ -243,6 +258,15 @@ class Grader:
                 ]
             )
         sources = [extraction.definitions[n].source for n in closure]
+        escapes = static_checks.escape_hatches(sources, extraction.imports)
+        if escapes:
+            return Verdict(
+                [
+                    f"{part.title}: not run: it uses {'; '.join(escapes)}. No exercise needs "
+                    "this, and the grader does not run code that reaches into the interpreter "
+                    "or the dispatcher: write the computation with ordinary tensor operations"
+                ]
+            )
         banned = static_checks.forbidden_uses(sources, extraction.imports, part.forbidden_names)
         if banned:
             uses = ", ".join(f"`{b}`" for b in banned)
