@@ -72,13 +72,12 @@ def test_wrong_typed_nbgrader_metadata_is_ungradable(fast_grader, tmp_path):
 
 
 def test_a_malformed_meta_json_fails_its_part_only(fast_grader, tmp_path):
-    forge = (
-        "import sys, torch\n"
-        "def _forge(path, data):\n"
-        "    with open(path, 'w') as fh:\n"
-        "        fh.write('[' * 50000 + ']' * 50000)\n"
+    forge = (  # the sandbox's runtime writes meta.json with json.dump: 50,000 deep
+        "import json, torch\n"
+        "def _forge(data, fh, **kwargs):\n"
+        "    fh.write('[' * 50000 + ']' * 50000)\n"
         "def sigmoid_range(x, low, high):\n"
-        "    sys.modules['drivers.runtime']._write_json = _forge\n"
+        "    json.dump = _forge\n"
         "    return torch.sigmoid(x) * (high - low) + low\n"
     )
     result = grade(fast_grader, tmp_path, append_code(source_notebook("collab"), forge))
@@ -102,3 +101,37 @@ def test_grade_writes_a_result_for_every_file(tmp_path):
     results = json.loads(out.read_text())
     assert [r["status"] for r in results] == ["ungradable", "ungradable", "graded"], results
     assert results[2]["score"] == results[2]["max_score"]
+
+
+UNGUARD = """
+import sys
+import torch.nn.functional as F
+
+
+def _unguard():
+    frame = sys._getframe()
+    while frame is not None:
+        guard = frame.f_locals.get("guard")
+        if guard is not None and hasattr(guard, "hit"):
+            guard.__exit__(None, None, None)
+        frame = frame.f_back
+
+
+class Embedding(nn.Module):
+    def __init__(self, n, d):
+        super().__init__()
+        self.weight = create_params(n, d)
+
+    def forward(self, idx):
+        _unguard()
+        return getattr(F, "embed" + "ding")(idx, self.weight)
+"""
+
+
+def test_walking_frames_to_the_guard_is_refused_with_a_lesson(fast_grader, tmp_path):
+    result = grade(fast_grader, tmp_path, append_code(source_notebook("collab"), UNGUARD))
+    refused = part(result, "embedding")
+    text = " ".join(refused.messages)
+    assert not refused.passed and "sys._getframe" in text and "stack frames" in text, text
+    assert "ordinary tensor operations" in text
+    assert part(result, "sigmoid_range").passed
