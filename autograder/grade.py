@@ -260,13 +260,7 @@ class Grader:
         sources = [extraction.definitions[n].source for n in closure]
         escapes = static_checks.escape_hatches(sources, extraction.imports)
         if escapes:
-            return Verdict(
-                [
-                    f"{part.title}: not run: it uses {'; '.join(escapes)}. No exercise needs "
-                    "this, and the grader does not run code that reaches into the interpreter "
-                    "or the dispatcher: write the computation with ordinary tensor operations"
-                ]
-            )
+            return Verdict([static_checks.escape_message(part.title, escapes)])
         banned = static_checks.forbidden_uses(sources, extraction.imports, part.forbidden_names)
         if banned:
             uses = ", ".join(f"`{b}`" for b in banned)

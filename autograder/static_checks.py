@@ -195,3 +195,12 @@ def _computed_torch_attribute(node: ast.AST, modules: dict[str, str]) -> bool:
     return node.func.id != "getattr" or not (
         len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
     )
+
+
+def escape_message(title: str, escapes: list[str]) -> str:
+    """The feedback for a part whose code uses :func:`escape_hatches`."""
+    return (
+        f"{title}: not run: it uses {'; '.join(escapes)}. No exercise needs this, and the "
+        "grader does not run code that reaches into the interpreter or the dispatcher: write "
+        "the computation with ordinary tensor operations"
+    )

@@ -21,8 +21,9 @@ the student's code writes or starts outlives its job.
 Each part has its own wall-clock limit (enforced here, from the moment the child says the
 part started) and CPU limit (a CPU-time timer, ``ITIMER_PROF``, set part by part; behind
 it ``RLIMIT_CPU``). The
-zygote never runs student code itself; after each job it kills every process left in its
-PID namespace and empties /tmp, so the next child starts from a pristine copy.
+zygote never runs student code itself; after each job it kills every process the job left
+(in bubblewrap, the job's own PID namespace ends with it), so the next child starts from a
+pristine copy.
 """
 
 import ctypes
@@ -40,55 +41,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402,F401 - the point of the zygote: import once
 import torch.nn.functional  # noqa: E402,F401
-from drivers import runtime  # noqa: E402
+from drivers import namespaces, runtime  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402,F401
 
 PR_SET_DUMPABLE = 4
-PR_SET_NO_NEW_PRIVS = 38
-PR_SET_CHILD_SUBREAPER = 36
-PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-TMP_BYTES = 256 << 20
-JOBS, JOB = "/jobs", "/job"
-_LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(source, target: str, fstype, flags: int, data=None) -> None:
-    encode = lambda value: value.encode() if value is not None else None  # noqa: E731
-    _check(_LIBC.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags),
-                       encode(data)), f"mount {target}")  # fmt: skip
-
-
-def _drop_capabilities() -> None:
-    """No capabilities at all, and none to be gained by exec."""
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]  # fmt: skip
-
-    _check(_LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    _LIBC.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
-    _check(_LIBC.capset(ctypes.byref(header), data), "capset")
-
-
-def _drop_to(uid: int) -> None:
-    """Run as root (rlimits mode): become ``uid`` for good, with no capabilities."""
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)  # from root to a user: the kernel clears every capability
-    _check(_LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
 def _undumpable() -> None:
@@ -139,7 +95,7 @@ def _child(request: dict, progress: int) -> None:
     code = 0
     try:
         os.setsid()
-        job_dir = JOB if SANDBOXED else request["job"]
+        job_dir = namespaces.JOB if SANDBOXED else request["job"]
         parts = request["parts"]
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -266,7 +222,7 @@ def _run(request: dict) -> list[dict]:
     report = None
     if SANDBOXED:
         try:
-            pid, report = _spawn_isolated(request, writer)
+            pid, report = namespaces.spawn(request, writer, _child)
         except OSError:
             os.close(reader)
             os.close(writer)
@@ -313,92 +269,12 @@ def _run(request: dict) -> list[dict]:
     ended = time.monotonic()
     cpu = usage.ru_utime + usage.ru_stime
     if report is not None:  # the init's word on how the student's process ended
-        reported = _read_report(report)
+        reported = namespaces.read_report(report)
         if reported is not None and os.WIFEXITED(wait_status) and not os.WEXITSTATUS(wait_status):
             wait_status, cpu = reported
     _sweep(pid)
     status = status or _ending(wait_status)
     return progress.end(status, cpu, ended)
-
-
-def _spawn_isolated(request: dict, progress: int) -> tuple[int, int]:
-    """Start one job in fresh mount and PID namespaces: the pid (here) of the namespace's
-    init, and the pipe on which it reports how the student's process ended."""
-    name = str(request.get("name", ""))
-    if not name or "/" in name or name.startswith("."):
-        raise OSError(22, "bad job name")
-    report_r, report_w = os.pipe()
-    id_r, id_w = os.pipe()
-    helper = os.fork()
-    if helper == 0:  # the helper: new namespaces, then the init; then it exits
-        code = 0
-        try:
-            os.close(report_r)
-            os.close(id_r)
-            _check(_LIBC.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
-            _mount(None, "/", None, MS_REC | MS_PRIVATE)
-            for path in ("/tmp", "/dev/shm"):
-                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
-                       f"size={TMP_BYTES},mode=1777")  # fmt: skip
-            _mount(f"{JOBS}/{name}", JOB, None, MS_BIND | MS_REC)
-            _mount("tmpfs", JOBS, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-            init = os.fork()
-            if init == 0:
-                os.close(id_w)
-                _init(request, progress, report_w)
-            os.write(id_w, str(init).encode())
-        except BaseException:  # noqa: BLE001
-            code = 72
-        finally:
-            os._exit(code)
-    os.close(report_w)
-    os.close(id_w)
-    _, status = os.waitpid(helper, 0)
-    answer = os.read(id_r, 32)
-    os.close(id_r)
-    if status != 0 or not answer.isdigit():
-        os.close(report_r)
-        raise OSError(1, "the job's namespaces could not be made")
-    return int(answer), report_r
-
-
-def _init(request: dict, progress: int, report: int) -> None:
-    """Pid 1 of the job's PID namespace: fork the student's process, wait for it, report
-    its end (wait status and CPU seconds), exit (which kills whatever it left). Never
-    returns."""
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_IGN)
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        student = os.fork()
-        if student == 0:
-            os.close(report)
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            try:
-                _drop_capabilities()
-            except OSError:
-                os._exit(72)
-            _child(request, progress)
-        os.close(progress)
-        while True:
-            pid, status, usage = os.wait4(-1, 0)
-            if pid == student:
-                break
-        os.write(report, f"{status} {usage.ru_utime + usage.ru_stime:.6f}\n".encode())
-    finally:
-        os._exit(0)
-
-
-def _read_report(fd: int) -> tuple[int, float] | None:
-    try:
-        words = os.read(fd, 128).split() if select.select([fd], [], [], 0)[0] else []
-        return (int(words[0]), float(words[1])) if len(words) == 2 else None
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
 
 
 def _prewarm() -> None:
@@ -419,13 +295,15 @@ def _prewarm() -> None:
 def serve() -> None:
     _undumpable()
     if SANDBOXED:  # jobs started in namespaces of their own are reparented here
-        _check(_LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
+        namespaces.check(
+            namespaces.LIBC.prctl(namespaces.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper"
+        )
     _prewarm()
     if DROP_TO is not None:
         for module in sorted(os.listdir(os.path.dirname(os.path.abspath(__file__)))):
             if module.endswith(".py") and module != "zygote.py":  # read them while we can
                 importlib.import_module(f"drivers.{module[:-3]}")
-        _drop_to(DROP_TO)
+        namespaces.drop_to(DROP_TO)
         _undumpable()
     print(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
