@@ -121,7 +121,8 @@ def bwrap_command(
     stage = stage or jobs_dir.parent / "stage"
     cmd = launcher(stage, roots) + _drop_privileges()
     cmd += [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"]
-    cmd += ["--disable-userns", "--cap-add", "CAP_SYS_ADMIN"]
+    cmd += ["--disable-userns"] if disables_userns() else []
+    cmd += ["--cap-add", "CAP_SYS_ADMIN"]
     cmd += ["--uid", "65534", "--gid", "65534", "--hostname", "sandbox"]
     cmd += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev"]
     cmd += ["--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
@@ -157,14 +158,26 @@ def plain_command(options: tuple[str, ...] = ()) -> list[str]:
 
 
 @functools.cache
+def disables_userns() -> bool:
+    """Whether this bubblewrap can forbid new user namespaces inside (0.8 and later)."""
+    try:
+        usage = subprocess.run([shutil.which("bwrap") or "bwrap", "--help"], capture_output=True,
+                               text=True, timeout=20)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--disable-userns" in usage.stdout + usage.stderr
+
+
+@functools.cache
 def bwrap_works() -> bool:
     """True when bubblewrap is installed and can create its namespaces here (as the user
     the sandbox would run as)."""
     if shutil.which("bwrap") is None:
         return False
     try:
+        userns = ["--disable-userns"] if disables_userns() else []
         probe = [*_drop_privileges(), shutil.which("bwrap"), "--unshare-all", "--unshare-user",
-                 "--disable-userns", "--cap-add", "CAP_SYS_ADMIN", "--ro-bind", "/", "/",
+                 *userns, "--cap-add", "CAP_SYS_ADMIN", "--ro-bind", "/", "/",
                  "--uid", "65534", "true"]  # fmt: skip
         result = subprocess.run(probe, capture_output=True, timeout=20, cwd="/")
     except (OSError, subprocess.TimeoutExpired):
