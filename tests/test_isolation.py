@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -16,7 +14,6 @@ from autograder.assignments import get
 from autograder.grade import Grader
 from autograder.sandbox import Limits, Sandbox
 from autograder.sandbox import isolation as iso
-from autograder.spec import ROOT
 from tests.submissions import append_code, grade, source_notebook, write
 
 pytestmark = pytest.mark.task("collab")
@@ -194,21 +191,17 @@ def test_weak_isolation_is_said_in_every_result(tmp_path):
 
 
 def test_grade_twice_in_one_run_second_result_as_alone(tmp_path):
-    """``grade a b``: the hostile first submission changes nothing of the second's result."""
+    """``grade good bad good``: the hostile submission changes nothing of the next one's
+    result (the first is graded before anything else ran in the sandbox)."""
+    from autograder import cli
+
     good = write(source_notebook("collab"), tmp_path, "good.ipynb")
     bad = write(hostile_notebook(PLANT, "_plant()"), tmp_path, "bad.ipynb")
-
-    def cli(*paths):
-        out = tmp_path / "out.json"
-        done = subprocess.run([sys.executable, "-m", "autograder", "grade", *map(str, paths),
-                               "-a", "collab", "--device", "cpu", "-q", "--json", str(out)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        data = json.loads(out.read_text())
-        return data if isinstance(data, list) else [data]
-
-    alone = cli(good)[0]
-    both = cli(bad, good)
-    keep = ("score", "status")
-    assert [both[1][k] for k in keep] == [alone[k] for k in keep] and alone["score"] == 10
-    assert [p["messages"] for p in both[1]["parts"]] == [p["messages"] for p in alone["parts"]]
+    out = tmp_path / "out.json"
+    argv = ["grade", str(good), str(bad), str(good), "-a", "collab", "--device", "cpu", "-q"]
+    assert cli.main([*argv, "--json", str(out)]) == 0
+    alone, hostile, after = json.loads(out.read_text())
+    assert hostile["status"] == "graded" and alone["score"] == alone["max_score"] == 10
+    for key in ("status", "score", "warnings"):
+        assert after[key] == alone[key], key
+    assert [p["messages"] for p in after["parts"]] == [p["messages"] for p in alone["parts"]]

@@ -62,74 +62,50 @@ def drop_to(uid: int) -> None:
 
 
 def spawn(request: dict, progress: int, run) -> tuple[int, int]:
-    """Start one job in fresh mount, PID and IPC namespaces: the pid (here) of the
-    namespace's init, and the pipe on which it reports how the student's process ended.
-    ``run(request, progress)`` runs the parts in the student's process (never returns)."""
+    """Start one job in fresh mount, PID and IPC namespaces: the pid (here) of the helper
+    that watches it, and the pipe on which the helper reports how the student's process
+    ended (once it and everything it started are gone). ``run(request, progress)`` runs
+    the parts in the student's process (never returns)."""
     name = str(request.get("name", ""))
     if not name or "/" in name or name.startswith("."):
         raise OSError(22, "bad job name")
     report_r, report_w = os.pipe()
-    id_r, id_w = os.pipe()
     helper = os.fork()
-    if helper == 0:  # the helper: new namespaces, then the init; then it exits
-        code = 0
-        try:
-            os.close(report_r)
-            os.close(id_r)
-            check(LIBC.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
-            mount(None, "/", None, MS_REC | MS_PRIVATE)
-            for path in ("/tmp", "/dev/shm"):
-                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
-                       f"size={TMP_BYTES},mode=1777")  # fmt: skip
-            mount(f"{JOBS}/{name}", JOB, None, MS_BIND | MS_REC)
-            mount("tmpfs", JOBS, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-            init = os.fork()
-            if init == 0:
-                os.close(id_w)
-                _init(request, progress, report_w, run)
-            os.write(id_w, str(init).encode())
-        except BaseException:  # noqa: BLE001
-            code = 72
-        finally:
-            os._exit(code)
-    os.close(report_w)
-    os.close(id_w)
-    _, status = os.waitpid(helper, 0)
-    answer = os.read(id_r, 32)
-    os.close(id_r)
-    if status != 0 or not answer.isdigit():
+    if helper == 0:
         os.close(report_r)
-        raise OSError(1, "the job's namespaces could not be made")
-    return int(answer), report_r
+        _helper(request, progress, report_w, name, run)
+    os.close(report_w)
+    return helper, report_r
 
 
-def _init(request: dict, progress: int, report: int, run) -> None:
-    """Pid 1 of the job's PID namespace: fork the student's process, wait for it, report
-    its end (wait status and CPU seconds), exit (which kills whatever it left). Never
-    returns."""
+def _helper(request: dict, progress: int, report: int, name: str, run) -> None:
+    """New namespaces; their init, a tiny process (``sleep``: whatever it ignores, the
+    namespace ends when it is killed); the student's process, forked from here (warm);
+    when that ends, the init is killed (and with it everything left in the namespace) and
+    the end is reported. Never returns."""
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_IGN)
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        check(LIBC.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        for path in ("/tmp", "/dev/shm"):
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_BYTES},mode=1777")
+        mount(f"{JOBS}/{name}", JOB, None, MS_BIND | MS_REC)
+        mount("tmpfs", JOBS, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+        sleep = next(p for p in ("/usr/bin/sleep", "/bin/sleep") if os.path.exists(p))
+        init = os.posix_spawn(sleep, ["sleep", "infinity"], {})  # pid 1: cheap, no fork
         student = os.fork()
         if student == 0:
             os.close(report)
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            try:
-                drop_capabilities()
-            except OSError:
-                os._exit(72)
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # this job only
+            drop_capabilities()
             run(request, progress)
         os.close(progress)
-        while True:
-            pid, status, usage = os.wait4(-1, 0)
-            if pid == student:
-                break
+        _, status, usage = os.wait4(student, 0)
+        os.kill(init, signal.SIGKILL)  # the namespace ends: every process left is killed
+        os.waitpid(init, 0)  # returns once they are all gone
         os.write(report, f"{status} {usage.ru_utime + usage.ru_stime:.6f}\n".encode())
-    finally:
-        os._exit(0)
+    except BaseException:  # noqa: BLE001
+        os._exit(72)
+    os._exit(0)
 
 
 def read_report(fd: int) -> tuple[int, float] | None:

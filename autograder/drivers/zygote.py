@@ -217,6 +217,7 @@ class _Progress:
 
 def _run(request: dict) -> list[dict]:
     """Fork the child for one job and watch it; the per-part results."""
+    _reap_finished_jobs()
     reader, writer = os.pipe()
     started = time.monotonic()
     report = None
@@ -235,8 +236,8 @@ def _run(request: dict) -> list[dict]:
     os.close(writer)
     progress = _Progress(request["parts"], started)
     exited = os.pidfd_open(pid)  # readable once the child has exited
-    watched = [reader, exited]
-    status = None
+    watched = [reader, exited] + ([report] if report is not None else [])
+    status, reported = None, None
     while status is None:
         now = time.monotonic()
         if now >= progress.deadline:
@@ -251,7 +252,11 @@ def _run(request: dict) -> list[dict]:
             elif not progress.feed(chunk, time.monotonic()):
                 os.kill(pid, signal.SIGKILL)
                 status = "exit:71"  # flooded the progress channel
-        if exited in ready and status is None:
+        if report in ready and status is None:
+            watched.remove(report)
+            reported = namespaces.read_report(report)  # closes it
+            report = None
+        if (exited in ready or reported) and status is None:
             # Read what the child said just before it exited; bounded, since a process it
             # left behind may still be writing.
             drained = 0
@@ -263,18 +268,35 @@ def _run(request: dict) -> list[dict]:
                 if not chunk or not progress.feed(chunk, time.monotonic()):
                     break
             break
+    if reported is not None and status is None:
+        # The job's helper reported: the student's process and everything it started are
+        # dead and reaped. The helper's own exit (tearing the namespaces down) goes on
+        # while the trusted side reads the results; it is reaped before the next job.
+        os.close(exited)
+        os.close(reader)
+        _FINISHED.append(pid)
+        wait_status, cpu = reported
+        return progress.end(_ending(wait_status), cpu, time.monotonic())
     _, wait_status, usage = os.wait4(pid, 0)
     os.close(exited)
     os.close(reader)
+    if report is not None:
+        os.close(report)
     ended = time.monotonic()
-    cpu = usage.ru_utime + usage.ru_stime
-    if report is not None:  # the init's word on how the student's process ended
-        reported = namespaces.read_report(report)
-        if reported is not None and os.WIFEXITED(wait_status) and not os.WEXITSTATUS(wait_status):
-            wait_status, cpu = reported
     _sweep(pid)
     status = status or _ending(wait_status)
-    return progress.end(status, cpu, ended)
+    return progress.end(status, usage.ru_utime + usage.ru_stime, ended)
+
+
+_FINISHED: list[int] = []  # helpers that reported, not yet reaped
+
+
+def _reap_finished_jobs() -> None:
+    while _FINISHED:
+        try:
+            os.waitpid(_FINISHED.pop(0), 0)
+        except ChildProcessError:
+            pass
 
 
 def _prewarm() -> None:
@@ -294,10 +316,8 @@ def _prewarm() -> None:
 
 def serve() -> None:
     _undumpable()
-    if SANDBOXED:  # jobs started in namespaces of their own are reparented here
-        namespaces.check(
-            namespaces.LIBC.prctl(namespaces.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper"
-        )
+    if SANDBOXED:  # a job's init whose helper was killed is reparented here, and reaped
+        namespaces.become_subreaper()
     _prewarm()
     if DROP_TO is not None:
         for module in sorted(os.listdir(os.path.dirname(os.path.abspath(__file__)))):
