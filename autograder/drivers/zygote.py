@@ -12,11 +12,11 @@ it did not run; the trusted side decides what to run next.
 In bubblewrap (``--sandboxed``) every job gets namespaces of its own: a helper forked from
 the zygote enters a new mount and PID namespace, mounts a fresh, size-limited tmpfs on
 ``/tmp`` and ``/dev/shm``, binds that job's folder (named in the request, made by the
-trusted side) on ``/job`` and hides the jobs folder under an empty read-only tmpfs. Its
-child is the namespace's init: it mounts a ``/proc`` that shows only the job, forks the
-process that runs the student's code (no capabilities, no new privileges), reports how
-that process ended, and exits, which kills every process left in the namespace. Nothing
-the student's code writes or starts outlives its job.
+trusted side) on ``/job``, hides the jobs folder under an empty read-only tmpfs, and forks
+the process that runs the student's code (a ``/proc`` of its own, no capabilities, no new
+privileges). When that process ends, the helper kills the namespace's init, which kills
+every process left in it, and reports. Nothing the student's code writes or starts
+outlives its job (see :mod:`drivers.namespaces`).
 
 Each part has its own wall-clock limit (enforced here, from the moment the child says the
 part started) and CPU limit (a CPU-time timer, ``ITIMER_PROF``, set part by part; behind
