@@ -75,6 +75,8 @@ def _status_message(outcome: JobOutcome, limits) -> str | None:
             "the process was killed or ran out of memory "
             f"(limit {limits.memory / 2**30:g} GiB): is something growing without bound?"
         )
+    if status == "exit:72":  # drivers/namespaces.py: fail closed
+        return "the sandbox could not give this submission namespaces of its own: not run"
     if status.startswith("exit:"):
         return (
             f"the process exited ({status}) before finishing: don't call exit() or os._exit() "

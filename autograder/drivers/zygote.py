@@ -130,9 +130,6 @@ def _child(request: dict, progress: int) -> None:
             signal.setitimer(signal.ITIMER_PROF, 0)
             _say(f"done {index} {_cpu_used():.6f}")
     except BaseException:  # noqa: BLE001
-        import traceback
-
-        traceback.print_exc()
         code = 70
     finally:
         os._exit(code)
