@@ -54,3 +54,15 @@ def test_a_hostile_student_changes_nothing_of_the_next(course):
     after = read_record(course.result_path("zed", "collab"))["result"]
     assert after["score"] == alone["score"]
     assert [p["messages"] for p in after["parts"]] == [p["messages"] for p in alone["parts"]]
+
+
+def test_weak_isolation_heads_the_batch_summary(course):
+    from dataclasses import replace
+
+    from autograder.course.batch import BatchReport
+
+    settings = replace(SETTINGS, isolation="rlimits")
+    report = ClassGrader(course, settings, stream=StringIO()).run(InlinePool(settings))
+    assert report.graded == [] and report.warnings[0].startswith("WARNING: weak isolation")
+    lines = BatchReport("collab", graded=["ada"], warnings=report.warnings).summary().splitlines()
+    assert lines[1].strip().startswith("WARNING: weak isolation"), lines
