@@ -98,7 +98,7 @@ class Sandbox:
         self.options = ("--warm-optimizers",) if warm_optimizers else ()
         self.uid = iso.sandbox_uid()
         self.note = iso.limits_note(self.isolation)
-        self._root = Path(tempfile.mkdtemp(prefix="dlf-grader-"))
+        self._root = Path(tempfile.mkdtemp(prefix="dlf-grader-", dir=_reachable_tmp(self.uid)))
         self._jobs = self._root / "jobs"
         # Only the trusted side may create entries here: the sandbox's user (another one
         # when we are root) can reach a job folder only by its unguessable name.
@@ -377,6 +377,17 @@ def _read_bounded(path: Path, limit: int, truncate: bool = False) -> bytes | Non
         return None
     finally:
         os.close(fd)
+
+
+def _reachable_tmp(uid: int) -> str:
+    """A temporary folder the sandbox's user can reach (``TMPDIR`` may sit in a folder only
+    the grader's user may enter: then the system's)."""
+    candidates = [tempfile.gettempdir()] + (["/tmp", "/var/tmp"] if uid != os.getuid() else [])
+    for candidate in candidates:
+        folders = [Path(candidate), *Path(candidate).parents]
+        if all(os.stat(f).st_mode & 0o001 for f in folders if f.exists()):
+            return candidate
+    return tempfile.gettempdir()
 
 
 def _remove(path: Path) -> None:
