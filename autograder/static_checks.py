@@ -169,6 +169,8 @@ def escape_hatches(sources: list[str], imports: list[str]) -> list[str]:
                 module = _escape_module(_expand(dotted, modules))
                 if node.attr in ESCAPE_ATTRIBUTES:
                     found.setdefault(dotted, ESCAPE_ATTRIBUTES[node.attr])
+                elif node.attr == "__dict__" and _expand(dotted[:-9], modules) in TORCH_MODULES:
+                    found.setdefault(dotted, "names a torch function by computation")
                 elif dotted == "sys.modules" or dotted.endswith(".sys.modules"):
                     found.setdefault(dotted, "reaches loaded modules by name")
                 elif module:

@@ -41,7 +41,8 @@ def test_own_names_and_allowed_apis_are_fine():
      (["import torch.nn.functional as F"], "def f(i, w):\n    return getattr(F, 'embed' + 'ding')",
       "by computation"),
      (["import sys"], "def f():\n    return sys.modules['drivers.runtime']", "modules by name"),
-     ([], "def f(s):\n    return eval(s)", "run time")],
+     ([], "def f(s):\n    return eval(s)", "run time"),
+     (["import torch"], "def f(s):\n    return torch.nn.functional.__dict__[s]", "computation")],
 )  # fmt: skip
 def test_escape_hatches_are_refused_with_what_they_do(imports, source, phrase):
     found = escape_hatches([source], imports)
