@@ -58,6 +58,20 @@ def fast_grader():
         yield g
 
 
+@pytest.fixture(scope="module")
+def bwrap_sandbox():
+    if not iso.bwrap_works():
+        pytest.skip("bubblewrap is not available")
+    with Sandbox("cpu", "bwrap") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def rlimits_sandbox():
+    with Sandbox("cpu", "rlimits") as sandbox:
+        yield sandbox
+
+
 def hostile_notebook(payload: str, call: str):
     """The solution, with ``sigmoid_range`` running ``call`` (defined in ``payload``) first."""
     body = (f"{payload}\ndef sigmoid_range(x, low, high):\n    {call}\n"
@@ -104,28 +118,22 @@ if os.fork() == 0:
 """
 
 
-def test_nothing_a_job_writes_or_starts_outlives_it():
-    if not iso.bwrap_works():
-        pytest.skip("bubblewrap is not available")
-    with Sandbox("cpu", "bwrap") as sandbox:
-        run_statements(sandbox, [PLANT + "\n_plant()", DAEMON])
-        failures = run_statements(sandbox, [LOOK])
+def test_nothing_a_job_writes_or_starts_outlives_it(bwrap_sandbox):
+    run_statements(bwrap_sandbox, [PLANT + "\n_plant()", DAEMON])
+    failures = run_statements(bwrap_sandbox, [LOOK])
     assert failures and "found=[]" in failures[0], failures
     # A PID namespace per job: the job's own process and its init, nothing else.
     assert "pids=2" in failures[0] or "pids=1" in failures[0], failures
 
 
-def test_student_code_has_no_capabilities_and_no_user_namespaces():
-    if not iso.bwrap_works():
-        pytest.skip("bubblewrap is not available")
+def test_student_code_has_no_capabilities_and_no_user_namespaces(bwrap_sandbox):
     check = (
         "import os, subprocess\n"
         "caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')]\n"
         "userns = subprocess.run(['unshare', '--user', 'true']).returncode\n"
         "raise RuntimeError(f'caps={caps[0]} userns={userns}')"
     )
-    with Sandbox("cpu", "bwrap") as sandbox:
-        failures = run_statements(sandbox, [check])
+    failures = run_statements(bwrap_sandbox, [check])
     assert "caps=0000000000000000" in failures[0] and "userns=0" not in failures[0], failures
 
 
@@ -145,25 +153,22 @@ raise RuntimeError(f"forked={count} uid={os.getuid()}")
 
 @ROOT_ONLY
 @pytest.mark.parametrize("isolation", ["bwrap", "rlimits"])
-def test_as_root_the_process_limit_applies(isolation):
-    if isolation == "bwrap" and not iso.bwrap_works():
-        pytest.skip("bubblewrap is not available")
+def test_as_root_the_process_limit_applies(isolation, request):
+    sandbox = request.getfixturevalue(f"{isolation}_sandbox")
     limits = dataclasses.replace(SHORT, extra_processes=12)
-    with Sandbox("cpu", isolation) as sandbox:
-        failures = run_statements(sandbox, [FORK_MANY], limits)
+    failures = run_statements(sandbox, [FORK_MANY], limits)
     forked = int(failures[0].split("forked=")[1].split()[0])
     assert forked < 79, failures  # the kernel refused: not host root
 
 
 @ROOT_ONLY
-def test_as_root_rlimits_runs_the_student_unprivileged():
+def test_as_root_rlimits_runs_the_student_unprivileged(rlimits_sandbox):
     check = (
         "import os\n"
         "caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')]\n"
         "raise RuntimeError(f'uid={os.getuid()} caps={caps[0]}')"
     )
-    with Sandbox("cpu", "rlimits") as sandbox:
-        failures = run_statements(sandbox, [check])
+    failures = run_statements(rlimits_sandbox, [check])
     assert f"uid={iso.SANDBOX_UID} caps=0000000000000000" in failures[0], failures
 
 
