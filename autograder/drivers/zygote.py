@@ -95,6 +95,8 @@ def _child(request: dict, progress: int) -> None:
     code = 0
     try:
         os.setsid()
+        if not SANDBOXED:  # a process an earlier job left can't read this one's memory or files
+            _undumpable()
         job_dir = namespaces.JOB if SANDBOXED else request["job"]
         parts = request["parts"]
         devnull = os.open(os.devnull, os.O_RDONLY)
