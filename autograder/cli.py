@@ -24,18 +24,24 @@ EXIT_OK, EXIT_USAGE, EXIT_UNGRADABLE = 0, 2, 3
 
 def _grade(args: argparse.Namespace) -> int:
     from autograder.grade import Grader
+    from autograder.result import GradeResult
+    from autograder.sandbox.pool import SandboxError
 
     try:
         assignment = assignments.get(args.assignment)
         grader = Grader(assignment, device=args.device, isolation=args.isolation)
-    except (KeyError, ValueError, RuntimeError) as err:
+    except (KeyError, ValueError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     code = EXIT_OK
     results = []
     with grader:
         for submission in args.submissions:
-            result = grader.grade(submission)
+            try:
+                result = grader.grade(submission)
+            except SandboxError as err:  # every file gets a result; the next one may grade
+                result = GradeResult(assignment.id, submission, "ungradable", error=str(err))
+                result.isolation = grader.sandbox.isolation
             results.append(result)
             if result.status != "graded":
                 code = EXIT_UNGRADABLE

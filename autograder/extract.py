@@ -91,6 +91,14 @@ def _assigned_names(node: ast.Assign | ast.AnnAssign) -> list[str]:
     return names
 
 
+def _reads(node: ast.stmt) -> set[str]:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return _free_names(node)
+    if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+        return _free_names(node.value)
+    return set()
+
+
 def _parse_cell(source: str) -> tuple[ast.Module, list[str]]:
     """Parse a cell; IPython's syntax (magics, ``!`` commands, prompts) is turned into Python
     first, which a cell that already parses as Python never needs."""
@@ -117,27 +125,35 @@ def extract(cells: list[str]) -> Extraction:
     for index, source in enumerate(cells):
         try:
             module, lines = _parse_cell(source)
+            texts = [
+                _segment(node, lines) if node.col_offset == 0 else ast.unparse(node)
+                for node in module.body
+            ]
+            reads = [_reads(node) for node in module.body]
         except (SyntaxError, ValueError) as err:
             line = getattr(err, "lineno", None)
             where = f" (line {line})" if line else ""
             out.skipped_cells.append(f"code cell {index + 1} has a syntax error{where}: skipped")
             continue
-        for node in module.body:
+        except (RecursionError, MemoryError):
+            out.skipped_cells.append(
+                f"code cell {index + 1} is too large or too deeply nested to analyse: skipped"
+            )
+            continue
+        for node, text, read in zip(module.body, texts, reads, strict=True):
             counter += 1
-            text = _segment(node, lines) if node.col_offset == 0 else ast.unparse(node)
             if isinstance(node, ast.Import | ast.ImportFrom):
                 if text not in out.imports:
                     out.imports.append(text)
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 kind = "class" if isinstance(node, ast.ClassDef) else "function"
-                out.definitions[node.name] = Definition(node.name, text, kind, _free_names(node))
+                out.definitions[node.name] = Definition(node.name, text, kind, read)
                 assignments.pop(node.name, None)
                 position[node.name] = counter
             elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
                 names = _assigned_names(node)
-                reads = _free_names(node.value)
                 for name in names:
-                    assignments[name] = Definition(name, text, "assignment", reads)
+                    assignments[name] = Definition(name, text, "assignment", read)
                     out.definitions.pop(name, None)
                     position[name] = counter
     # Keep an assignment only if a kept definition (transitively) reads it.

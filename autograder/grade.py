@@ -18,6 +18,7 @@ import torch
 from autograder import compare, static_checks
 from autograder.device_feedback import explain_cuda_error, limits_on, wrong_device
 from autograder.drivers import gpu
+from autograder.drivers.namespaces import EXIT_NO_NAMESPACES
 from autograder.drivers.runtime import (
     MAX_MESSAGE,
     DriverError,
@@ -28,6 +29,8 @@ from autograder.extract import Extraction, extract
 from autograder.notebook import NotebookError, code_cells, grade_cells, read_cells
 from autograder.result import GradeResult, PartResult
 from autograder.sandbox import JobOutcome, Limits, Sandbox
+from autograder.sandbox.isolation import WEAK_WARNING
+from autograder.sandbox.pool import SandboxError
 from autograder.spec import Assignment, Case, Mistake, Part
 
 
@@ -91,6 +94,8 @@ def _status_message(outcome: JobOutcome, limits) -> str | None:
         return "CUDA could not be started in the sandbox; the part could not be checked"
     if status == f"exit:{gpu.EXIT_CONTEXT_LOST}":
         return "a CUDA error ended the process (a device-side assert, a bad memory access)"
+    if status == f"exit:{EXIT_NO_NAMESPACES}":  # drivers/namespaces.py: fail closed
+        return "the sandbox could not give this submission namespaces of its own: not run"
     if status.startswith("exit:"):
         return (
             f"the process exited ({status}) before finishing: don't call exit() or os._exit() "
@@ -179,13 +184,26 @@ class Grader:
             str(path),
             "graded",
             isolation=self.sandbox.isolation,
+            isolation_note=self.sandbox.note,
             device=self.device,
         )
+        if self.sandbox.isolation == "rlimits":
+            result.warnings.append(WEAK_WARNING)
         try:
-            notebook = read_cells(path)
+            return self._grade(path, only, result, started)
+        except SandboxError:
+            raise  # the machinery, not the submission: the caller decides (a batch retries)
         except NotebookError as err:
-            result.status, result.error = "ungradable", str(err)
-            return result
+            result.error = str(err)
+        except (RecursionError, MemoryError) as err:
+            result.error = f"{path}: too large or too deeply nested to grade ({type(err).__name__})"
+        except Exception as err:  # noqa: BLE001 - every file gets an answer
+            result.error = f"{path}: could not be graded ({type(err).__name__}: {str(err)[:200]})"
+        result.status, result.parts = "ungradable", []
+        return result
+
+    def _grade(self, path, only, result: GradeResult, started: float) -> GradeResult:
+        notebook = read_cells(path)
         extraction = extract(code_cells(notebook))
         result.warnings.extend(extraction.skipped_cells)
         wanted = [p for p in self.assignment.parts if only is None or p.id in only]
@@ -263,6 +281,9 @@ class Grader:
                 ]
             )
         sources = [extraction.definitions[n].source for n in closure]
+        escapes = static_checks.escape_hatches(sources, extraction.imports)
+        if escapes:
+            return Verdict([static_checks.escape_message(part.title, escapes)])
         banned = static_checks.forbidden_uses(sources, extraction.imports, part.forbidden_names)
         if banned:
             uses = ", ".join(f"`{b}`" for b in banned)

@@ -31,6 +31,7 @@ class GradeResult:
     status: str
     parts: list[PartResult] = field(default_factory=list)
     isolation: str = ""
+    isolation_note: str = ""  # what was in force: the user, the limits, cgroups or not
     device: str = ""
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
@@ -69,6 +70,7 @@ class GradeResult:
     def to_text(self) -> str:
         """A report a student can act on: each part, its points, what went wrong."""
         lines = [f"Assignment {self.assignment}: {self.submission}"]
+        lines += [w for w in self.warnings if w.startswith("WARNING")]  # weak isolation: first
         if self.status != "graded":
             lines.append(f"Could not grade: {self.error}")
             return "\n".join(lines) + "\n"
@@ -80,10 +82,10 @@ class GradeResult:
                 f"[{mark}] {part.id} ({part.title}): {part.points:g} / {part.max_points:g}"
             )
             lines.extend(f"    - {m}" for m in part.messages)
-        if self.warnings:
+        if any(not w.startswith("WARNING") for w in self.warnings):
             lines.append("")
             lines.append("Notes:")
-            lines.extend(f"    - {w}" for w in self.warnings)
+            lines.extend(f"    - {w}" for w in self.warnings if not w.startswith("WARNING"))
         lines.append("")
         lines.append(
             f"Graded on {self.device} in {self.seconds:.2f} s; isolation: {self.isolation}"

@@ -99,3 +99,110 @@ def forbidden_uses(sources: list[str], imports: list[str], forbidden: list[str])
             if hit and hit not in found:
                 found.append(hit)
     return found
+
+
+# Introspection and escape hatches no exercise needs: each would let code reach the grader's
+# own objects in the sandboxed process (the run-time guard among them), so a submission
+# that uses one is not run. The run-time guard is a second line behind this check.
+FRAMES = "walks the interpreter's stack frames"
+ESCAPE_ATTRIBUTES = {
+    "_getframe": FRAMES, "_current_frames": FRAMES, "currentframe": FRAMES,
+    "f_back": FRAMES, "f_globals": FRAMES, "f_locals": FRAMES, "f_builtins": FRAMES,
+    "f_code": FRAMES, "gi_frame": FRAMES, "cr_frame": FRAMES, "ag_frame": FRAMES,
+    "tb_frame": FRAMES, "tb_next": FRAMES, "getouterframes": FRAMES,
+    "getinnerframes": FRAMES, "settrace": "traces the interpreter",
+    "setprofile": "traces the interpreter",
+    "__globals__": "reaches a function's module", "__subclasses__": "searches the classes",
+    "__builtins__": "reaches the interpreter's builtins", "__code__": "edits compiled code",
+    "__closure__": "edits compiled code",
+}  # fmt: skip
+ESCAPE_MODULES = {
+    "gc": "reaches every object in the process", "ctypes": "calls C directly",
+    "_ctypes": "calls C directly", "inspect": FRAMES, "importlib": "imports by computed name",
+    "builtins": "reaches the interpreter's builtins", "torch.library": "re-registers operators",
+    "torch._C": "reaches the dispatcher's internals", "torch._ops": "reaches the dispatcher",
+    "torch.ops": "calls operators through the dispatcher",
+}  # fmt: skip
+ESCAPE_CALLS = {
+    "__import__": "imports by computed name", "eval": "runs code built at run time",
+    "exec": "runs code built at run time", "compile": "compiles code built at run time",
+    "breakpoint": "starts a debugger",
+}  # fmt: skip
+TORCH_MODULES = ("torch", "torch.nn", "torch.nn.functional")
+
+
+def _escape_module(name: str) -> str | None:
+    for module in ESCAPE_MODULES:
+        if name == module or name.startswith(module + "."):
+            return module
+    return None
+
+
+def _imported_escapes(node: ast.AST) -> dict[str, str]:
+    names = []
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module:
+        names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    found = {}
+    for name in names:
+        module = _escape_module(name)
+        if module:
+            found.setdefault(f"import {module}", ESCAPE_MODULES[module])
+    return found
+
+
+def escape_hatches(sources: list[str], imports: list[str]) -> list[str]:
+    """What ``sources`` (and the notebook's ``imports``) use of the escape hatches above:
+    one line each, saying what it does."""
+    found: dict[str, str] = {}
+    for text in imports:
+        for node in ast.walk(ast.parse(text)):
+            found.update(_imported_escapes(node))
+    modules = _module_aliases(imports)
+    for text in sources:
+        tree = ast.parse(text)
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef | ast.FunctionDef)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                dotted = _dotted(node) or f"(...).{node.attr}"
+                module = _escape_module(_expand(dotted, modules))
+                if node.attr in ESCAPE_ATTRIBUTES:
+                    found.setdefault(dotted, ESCAPE_ATTRIBUTES[node.attr])
+                elif node.attr == "__dict__" and _expand(dotted[:-9], modules) in TORCH_MODULES:
+                    found.setdefault(dotted, "names a torch function by computation")
+                elif dotted == "sys.modules" or dotted.endswith(".sys.modules"):
+                    found.setdefault(dotted, "reaches loaded modules by name")
+                elif module:
+                    found.setdefault(dotted, ESCAPE_MODULES[module])
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                found.update(_imported_escapes(node))
+            elif isinstance(node, ast.Name) and node.id in ESCAPE_CALLS and node.id not in defined:
+                found.setdefault(node.id, ESCAPE_CALLS[node.id])
+            elif _computed_torch_attribute(node, modules):
+                found.setdefault(ast.unparse(node)[:80], "names a torch function by computation")
+    return [f"`{use}` ({why})" for use, why in found.items()]
+
+
+def _computed_torch_attribute(node: ast.AST, modules: dict[str, str]) -> bool:
+    """``getattr(F, "embed" + "ding")`` and the like: a torch module's attribute whose name is
+    not written out."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        return False
+    if node.func.id not in ("getattr", "vars", "dir") or not node.args:
+        return False
+    target = _dotted(node.args[0])
+    if target is None or _expand(target, modules) not in TORCH_MODULES:
+        return False
+    return node.func.id != "getattr" or not (
+        len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+    )
+
+
+def escape_message(title: str, escapes: list[str]) -> str:
+    """The feedback for a part whose code uses :func:`escape_hatches`."""
+    return (
+        f"{title}: not run: it uses {'; '.join(escapes)}. No exercise needs this, and the "
+        "grader does not run code that reaches into the interpreter or the dispatcher: write "
+        "the computation with ordinary tensor operations"
+    )

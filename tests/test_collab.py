@@ -61,7 +61,8 @@ WRONG = {
         "embedding", "F.embedding"),
     "aten embedding through a computed name": (
         EMBEDDING_CELL, "return self.weight[idx]",
-        'return vars(torch)["embed" + "ding"](self.weight, idx)', "embedding", "aten::embedding"),
+        'return getattr([torch][0], "embed" + "ding")(self.weight, idx)', "embedding",
+        "aten::embedding"),  # past the static check (which refuses vars(torch)): the guard
     "user and item swapped": (
         DOT_CELL, "users = self.user_factors(x[:, 0])\n        items = self.item_factors(x[:, 1])",
         "users = self.user_factors(x[:, 1])\n        items = self.item_factors(x[:, 0])",

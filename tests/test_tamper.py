@@ -104,7 +104,7 @@ def test_reading_the_solutions_fails(grader, tmp_path):
         "    import json\n"
         f"    nb = json.load(open({str(root / 'solutions/collab/collab.ipynb')!r}))\n"
         "    src = [c['source'] for c in nb['cells'] if 'def sigmoid_range' in c['source']]\n"
-        "    ns = {}\n    exec(''.join(src), ns)\n    return ns['sigmoid_range'](x, low, high)"
+        "    return torch.sigmoid(x) * (high - low) + low if src else x"
     )
     nb = append_code(source_notebook("collab"), "import torch\n"
                      "def sigmoid_range(x, low, high):\n" + body)  # fmt: skip

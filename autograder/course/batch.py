@@ -72,9 +72,10 @@ class BatchReport:
             f"{len(self.ungradable)} could not be graded, {len(self.failed)} failed "
             f"({self.seconds:.1f} s)"
         ]
+        lines += [f"  {w}" for w in self.warnings if w.startswith("WARNING")]  # weak isolation
         lines += [f"  could not grade {s}: {why}" for s, why in sorted(self.ungradable.items())]
         lines += [f"  FAILED {s} (rerun to retry): {why}" for s, why in sorted(self.failed.items())]
-        lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  warning: {w}" for w in self.warnings if not w.startswith("WARNING")]
         return "\n".join(lines)
 
 
@@ -240,6 +241,10 @@ class ClassGrader:
             students = [s for s in students if s in everyone]
         else:
             students = everyone
+        if self.settings.isolation == "rlimits":
+            from autograder.sandbox.isolation import WEAK_WARNING
+
+            report.warnings.append(WEAK_WARNING)
         todo, reuse = self.plan(students, force, report)
         if todo:
             pool.start()  # workers warm up while nbgrader's gradebook is opened here

@@ -26,11 +26,13 @@ def _grade_class(args: argparse.Namespace) -> int:
     from autograder.course.batch import ClassGrader
     from autograder.course.cluster import make_pool, shared_gpu
     from autograder.course.worker import GraderSettings
+    from autograder.sandbox.isolation import choose
 
     try:
         course = _course(args)
         assignments.get(args.assignment)
-    except (KeyError, FileNotFoundError) as err:
+        choose(args.isolation)  # refuse now (no bubblewrap for auto), not once per student
+    except (KeyError, FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     parts = tuple(p for p in args.parts.split(",") if p) if args.parts else None

@@ -9,20 +9,30 @@ part that started: "ok" for each part that finished, then, if the child died or 
 stopped, that part's ending ("timeout", "signal:SIGXCPU", "exit:N", ...). The parts after
 it did not run; the trusted side decides what to run next.
 
+In bubblewrap (``--sandboxed``) every job gets namespaces of its own: a helper forked from
+the zygote enters a new mount and PID namespace, mounts a fresh, size-limited tmpfs on
+``/tmp`` and ``/dev/shm``, binds that job's folder (named in the request, made by the
+trusted side) on ``/job``, hides the jobs folder under an empty read-only tmpfs, and forks
+the process that runs the student's code (a ``/proc`` of its own, no capabilities, no new
+privileges). When that process ends, the helper kills the namespace's init, which kills
+every process left in it, and reports. Nothing the student's code writes or starts
+outlives its job (see :mod:`drivers.namespaces`).
+
 Each part has its own wall-clock limit (enforced here, from the moment the child says the
 part started) and CPU limit (a CPU-time timer, ``ITIMER_PROF``, set part by part; behind
 it ``RLIMIT_CPU``). The
-zygote never runs student code itself; after each job it kills every process left in its
-PID namespace and empties /tmp, so the next child starts from a pristine copy.
+zygote never runs student code itself; after each job it kills every process the job left
+(in bubblewrap, the job's own PID namespace ends with it), so the next child starts from a
+pristine copy.
 """
 
 import ctypes
+import importlib
 import json
 import math
 import os
 import resource
 import select
-import shutil
 import signal
 import sys
 import time
@@ -32,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402,F401 - the point of the zygote: import once
 import torch.nn.functional  # noqa: E402,F401
-from drivers import gpu, runtime  # noqa: E402
+from drivers import gpu, namespaces, runtime  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402,F401
 
 PR_SET_DUMPABLE = 4
@@ -86,7 +96,9 @@ def _child(request: dict, progress: int) -> None:
     code = 0
     try:
         os.setsid()
-        job_dir = request["job"]
+        if not SANDBOXED:  # a process an earlier job left can't read this one's memory or files
+            _undumpable()
+        job_dir = namespaces.JOB if SANDBOXED else request["job"]
         parts = request["parts"]
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -136,9 +148,9 @@ def _child(request: dict, progress: int) -> None:
 
 
 def _sweep(pgid: int) -> None:
-    """Kill what the job left behind and reap it. Inside the sandbox's own PID namespace
-    that is every other process, and /tmp (a private tmpfs) is emptied; outside one, only
-    the job's process group (its session) can be killed safely."""
+    """Kill what the job left behind and reap it. In bubblewrap, the job's own PID
+    namespace ended with its init; anything else in the sandbox is killed too. Outside
+    one, only the job's process group (its session) can be killed safely."""
     for kill in (lambda: os.killpg(pgid, signal.SIGKILL), lambda: os.kill(-1, signal.SIGKILL)):
         if kill is not None:
             try:
@@ -154,17 +166,6 @@ def _sweep(pgid: int) -> None:
             break
         if pid == 0:
             time.sleep(0.005)
-    if SANDBOXED:
-        for entry in os.listdir("/tmp"):
-            path = os.path.join("/tmp", entry)
-            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else _unlink(path)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _ending(wait_status: int) -> str:
@@ -225,17 +226,27 @@ class _Progress:
 
 def _run(request: dict) -> list[dict]:
     """Fork the child for one job and watch it; the per-part results."""
+    _reap_finished_jobs()
     reader, writer = os.pipe()
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(reader)
-        _child(request, writer)
+    report = None
+    if SANDBOXED:
+        try:
+            pid, report = namespaces.spawn(request, writer, _child)
+        except OSError:
+            os.close(reader)
+            os.close(writer)
+            return [{"status": f"exit:{namespaces.EXIT_NO_NAMESPACES}", "seconds": 0.0, "cpu": 0.0}]
+    else:
+        pid = os.fork()
+        if pid == 0:
+            os.close(reader)
+            _child(request, writer)
     os.close(writer)
     progress = _Progress(request["parts"], started)
     exited = os.pidfd_open(pid)  # readable once the child has exited
-    watched = [reader, exited]
-    status = None
+    watched = [reader, exited] + ([report] if report is not None else [])
+    status, reported = None, None
     while status is None:
         now = time.monotonic()
         if now >= progress.deadline:
@@ -250,7 +261,11 @@ def _run(request: dict) -> list[dict]:
             elif not progress.feed(chunk, time.monotonic()):
                 os.kill(pid, signal.SIGKILL)
                 status = "exit:71"  # flooded the progress channel
-        if exited in ready and status is None:
+        if report in ready and status is None:
+            watched.remove(report)
+            reported = namespaces.read_report(report)  # closes it
+            report = None
+        if (exited in ready or reported) and status is None:
             # Read what the child said just before it exited; bounded, since a process it
             # left behind may still be writing.
             drained = 0
@@ -262,13 +277,35 @@ def _run(request: dict) -> list[dict]:
                 if not chunk or not progress.feed(chunk, time.monotonic()):
                     break
             break
+    if reported is not None and status is None:
+        # The job's helper reported: the student's process and everything it started are
+        # dead and reaped. The helper's own exit (tearing the namespaces down) goes on
+        # while the trusted side reads the results; it is reaped before the next job.
+        os.close(exited)
+        os.close(reader)
+        _FINISHED.append(pid)
+        wait_status, cpu = reported
+        return progress.end(_ending(wait_status), cpu, time.monotonic())
     _, wait_status, usage = os.wait4(pid, 0)
     os.close(exited)
     os.close(reader)
+    if report is not None:
+        os.close(report)
     ended = time.monotonic()
     _sweep(pid)
     status = status or _ending(wait_status)
     return progress.end(status, usage.ru_utime + usage.ru_stime, ended)
+
+
+_FINISHED: list[int] = []  # helpers that reported, not yet reaped
+
+
+def _reap_finished_jobs() -> None:
+    while _FINISHED:
+        try:
+            os.waitpid(_FINISHED.pop(0), 0)
+        except ChildProcessError:
+            pass
 
 
 def _prewarm() -> None:
@@ -288,7 +325,15 @@ def _prewarm() -> None:
 
 def serve() -> None:
     _undumpable()
+    if SANDBOXED:  # a job's init whose helper was killed is reparented here, and reaped
+        namespaces.become_subreaper()
     _prewarm()
+    if DROP_TO is not None:
+        for module in sorted(os.listdir(os.path.dirname(os.path.abspath(__file__)))):
+            if module.endswith(".py") and module != "zygote.py":  # read them while we can
+                importlib.import_module(f"drivers.{module[:-3]}")
+        namespaces.drop_to(DROP_TO)
+        _undumpable()
     print(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
@@ -299,6 +344,7 @@ def serve() -> None:
 BASE_VSIZE = _virtual_size()
 SANDBOXED = "--sandboxed" in sys.argv
 WARM_OPTIMIZERS = "--warm-optimizers" in sys.argv
+DROP_TO = int(sys.argv[sys.argv.index("--drop-to") + 1]) if "--drop-to" in sys.argv else None
 
 if __name__ == "__main__":
     serve()

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -21,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 from autograder.sandbox import isolation as iso
 
@@ -103,9 +104,16 @@ class Sandbox:
         self.gpu_memory_fraction = gpu_memory_fraction
         self.isolation = iso.choose(isolation)
         self.options = ("--warm-optimizers",) if warm_optimizers else ()
-        self._root = Path(tempfile.mkdtemp(prefix="dlf-grader-"))
+        self.uid = iso.sandbox_uid()
+        self.note = iso.limits_note(self.isolation)
+        self._root = Path(tempfile.mkdtemp(prefix="dlf-grader-", dir=_reachable_tmp(self.uid)))
         self._jobs = self._root / "jobs"
+        # Only the trusted side may create entries here: the sandbox's user (another one
+        # when we are root) can reach a job folder only by its unguessable name.
         self._jobs.mkdir(mode=0o700)
+        if self.uid != os.getuid():
+            self._root.chmod(0o711)
+            self._jobs.chmod(0o711)
         self._proc: subprocess.Popen | None = None
         self._ready = False
         self._counter = 0
@@ -129,17 +137,23 @@ class Sandbox:
         if self._proc is not None and self._proc.poll() is None:
             return
         if self.isolation == "bwrap":
-            cmd = iso.bwrap_command(self._jobs, self.device, self.options)
+            cmd = iso.bwrap_command(self._jobs, self.device, self.options, self._root / "stage")
         else:
             cmd = iso.plain_command(self.options)
         log = open(self._root / "zygote.log", "ab")  # noqa: SIM115 - closed with the process
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
         if self.device.startswith("cuda"):  # which GPU (a Dask worker's), where libcuda is
             for name in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
                 if name in os.environ:
                     env[name] = os.environ[name]
         self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, bufsize=0
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+            bufsize=0,
+            cwd="/",
         )
         log.close()
         self._ready = False
@@ -189,7 +203,7 @@ class Sandbox:
             buffer += chunk
         try:
             value = json.loads(buffer.decode())
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return None
         return value if isinstance(value, dict) else None
 
@@ -198,16 +212,26 @@ class Sandbox:
         milliseconds; ``extra_processes`` leaves room for what changed since)."""
         now = time.monotonic()
         if self._task_count is None or now - self._task_count[0] > TASK_COUNT_SECONDS:
-            self._task_count = (now, _tasks_of_uid(os.getuid()))
+            self._task_count = (now, _tasks_of_uid(self.uid))
         return self._task_count[1]
 
     def _fresh_job_dir(self) -> Path:
+        """A new job folder with an unguessable name, made here and checked to be the real,
+        empty folder just made (never one a submission prepared)."""
         for entry in self._jobs.iterdir():  # nothing a previous job left may be read later
-            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
+            _remove(entry)
         self._counter += 1
-        job_dir = self._jobs / str(self._counter)
+        job_dir = self._jobs / f"{self._counter}-{secrets.token_hex(16)}"
         job_dir.mkdir(mode=0o700)
+        info = os.lstat(job_dir)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or any(job_dir.iterdir()):
+            raise SandboxError(f"{job_dir} is not the empty folder the grader made")
         return job_dir
+
+    def _hand_over(self, folder: Path) -> None:
+        """Let the sandbox's user write in ``folder`` (when it is another user)."""
+        if self.uid != os.geteuid():
+            os.chown(folder, self.uid, self.uid, follow_symlinks=False)
 
     def run(self, job: dict, probes: dict[str, torch.Tensor], limits: Limits) -> JobOutcome:
         """Run one job (see :mod:`autograder.drivers.runtime` for ``job``'s keys)."""
@@ -231,11 +255,16 @@ class Sandbox:
                            "gpu_memory_fraction": self.gpu_memory_fraction}, fh)  # fmt: skip
             tensors = {k: v.contiguous() for k, v in probes.items()}
             save_file(tensors, part_dir / "probes.safetensors")
+            for name in ("job.json", "probes.safetensors"):  # readable, not writable
+                (part_dir / name).chmod(0o444)
+            self._hand_over(part_dir)
             parts.append({"dir": str(index), "timeout": limits.wall, "cpu": float(limits.cpu)})
+        self._hand_over(job_dir)
         every = [limits for _, _, limits in jobs]
-        inside = f"{iso.SANDBOX_JOBS}/{job_dir.name}" if self.isolation == "bwrap" else str(job_dir)
+        inside = iso.SANDBOX_JOB if self.isolation == "bwrap" else str(job_dir)
         request = {
             "job": inside,
+            "name": job_dir.name,
             "parts": parts,
             "memory": 0 if self.device.startswith("cuda") else max(x.memory for x in every),
             "nproc": self._tasks() + max(x.extra_processes for x in every),
@@ -258,19 +287,19 @@ class Sandbox:
             self._kill()
             self.restarts += 1
             outcomes = self._salvage(job_dir, len(jobs), seconds)
-            shutil.rmtree(job_dir, ignore_errors=True)
+            _remove(job_dir)
             return outcomes
         outcomes = []
         for index, item in enumerate(results[: len(jobs)]):
             item = item if isinstance(item, dict) else {}
             outcome = JobOutcome(
-                str(item.get("status")),
-                float(item.get("seconds", 0.0)),
-                float(item.get("cpu", 0.0)),
+                str(item.get("status"))[:100],
+                _number(item.get("seconds")),
+                _number(item.get("cpu")),
             )
             self._collect(job_dir / str(index), outcome)
             outcomes.append(outcome)
-        shutil.rmtree(job_dir, ignore_errors=True)
+        _remove(job_dir)
         return outcomes
 
     def _salvage(self, job_dir: Path, count: int, seconds: float) -> list[JobOutcome]:
@@ -290,24 +319,98 @@ class Sandbox:
 
     @staticmethod
     def _collect(job_dir: Path, outcome: JobOutcome) -> None:
-        """Read back tensors and notes, refusing anything oversized or malformed."""
-        text = job_dir / "output.txt"
-        if text.is_file() and not text.is_symlink():
-            with open(text, "rb") as fh:
-                outcome.output_text = fh.read(MAX_TEXT).decode(errors="replace")
-        meta = job_dir / "meta.json"
-        if meta.is_file() and not meta.is_symlink() and meta.stat().st_size <= MAX_META_BYTES:
+        """Read back tensors and notes, refusing anything oversized or malformed (the files
+        were written by the student's process: no link is followed, nothing is trusted)."""
+        text = _read_bounded(job_dir / "output.txt", MAX_TEXT, truncate=True)
+        if text is not None:
+            outcome.output_text = text.decode(errors="replace")
+        raw = _read_bounded(job_dir / "meta.json", MAX_META_BYTES)
+        if raw is not None:
             try:
-                value = json.loads(meta.read_text(errors="replace"))
-                outcome.meta = value if isinstance(value, dict) else {}
-            except json.JSONDecodeError:
-                outcome.problem = "the submission's notes were not valid JSON"
+                outcome.meta = clean_meta(json.loads(raw.decode(errors="replace")))
+            except (ValueError, RecursionError, MemoryError):
+                outcome.problem = "the submission's notes (meta.json) were not valid, plain JSON"
+        elif (job_dir / "meta.json").exists():
+            outcome.problem = "the submission's notes (meta.json) could not be read back safely"
         out = job_dir / "out.safetensors"
-        if out.is_file() and not out.is_symlink():
-            if out.stat().st_size > MAX_OUTPUT_BYTES:
-                outcome.problem = "the submission's outputs were too large to read back"
+        if os.path.lexists(out):
+            data = _read_bounded(out, MAX_OUTPUT_BYTES)
+            if data is None:
+                outcome.problem = "the submission's outputs were too large or not a plain file"
                 return
             try:
-                outcome.outputs = load_file(out)
-            except (SafetensorError, OSError, ValueError) as err:
-                outcome.problem = f"the outputs could not be read back safely ({err})"
+                outcome.outputs = load(data)
+            except Exception as err:  # noqa: BLE001 - safetensors raises several kinds
+                outcome.problem = f"the outputs could not be read back safely ({str(err)[:200]})"
+
+
+MAX_NOTES = 200  # cases, failures: more than any part has
+
+
+def _text(value, limit: int = 1500) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def clean_meta(value) -> dict:
+    """The child's notes reduced to what the grader reads, with the types it expects
+    (anything else is dropped): ``finished``, ``load_failures``, ``cases``."""
+    if not isinstance(value, dict):
+        return {}
+    cases = value.get("cases") if isinstance(value.get("cases"), list) else []
+    failures = value.get("load_failures")
+    failures = failures if isinstance(failures, list) else []
+    return {
+        "finished": value.get("finished") is True,
+        "load_failures": [t for t in map(_text, failures[:MAX_NOTES]) if t is not None],
+        "cases": [
+            {"error": _text(c.get("error")), "forbidden": _text(c.get("forbidden"), 300)}
+            if isinstance(c, dict)
+            else None
+            for c in cases[:MAX_NOTES]
+        ],
+    }
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, int | float) and 0 <= value < 1e9 else 0.0
+
+
+def _read_bounded(path: Path, limit: int, truncate: bool = False) -> bytes | None:
+    """The bytes of ``path`` if it is a plain file (not a link, FIFO or device) of at most
+    ``limit`` bytes (or its first ``limit`` bytes, with ``truncate``); else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (info.st_size > limit and not truncate):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _reachable_tmp(uid: int) -> str:
+    """A temporary folder the sandbox's user can reach (``TMPDIR`` may sit in a folder only
+    the grader's user may enter: then the system's)."""
+    candidates = [tempfile.gettempdir()] + (["/tmp", "/var/tmp"] if uid != os.getuid() else [])
+    for candidate in candidates:
+        folders = [Path(candidate), *Path(candidate).parents]
+        if all(os.stat(f).st_mode & 0o001 for f in folders if f.exists()):
+            return candidate
+    return tempfile.gettempdir()
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a folder tree without following links."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass

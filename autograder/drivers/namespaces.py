@@ -1,0 +1,122 @@
+"""A job's own namespaces (bubblewrap mode): what the zygote does, with the one capability
+it keeps in the sandbox's user namespace, to give each submission a fresh mount, PID and
+IPC namespace, a fresh ``/tmp`` and ``/dev/shm``, its job folder on ``/job`` and nothing
+else of the jobs folder; and how it drops every capability before the student's code runs.
+"""
+
+import ctypes
+import os
+import select
+import signal
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+TMP_BYTES = 256 << 20
+JOBS, JOB = "/jobs", "/job"
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+# The helper's exit status when it could not make the job's namespaces (fail closed); 72 and
+# 73 are drivers/gpu.py's.
+EXIT_NO_NAMESPACES = 74
+
+
+def check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(source, target: str, fstype, flags: int, data=None) -> None:
+    encode = lambda value: value.encode() if value is not None else None  # noqa: E731
+    check(LIBC.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags),
+                       encode(data)), f"mount {target}")  # fmt: skip
+
+
+def drop_capabilities() -> None:
+    """No capabilities at all, and none to be gained by exec."""
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]  # fmt: skip
+
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    LIBC.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
+    check(LIBC.capset(ctypes.byref(header), data), "capset")
+
+
+def become_subreaper() -> None:
+    """Jobs started in namespaces of their own (their helper has exited) are ours to reap."""
+    check(LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
+
+
+def drop_to(uid: int) -> None:
+    """Run as root (rlimits mode): become ``uid`` for good, with no capabilities."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to a user: the kernel clears every capability
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def spawn(request: dict, progress: int, run) -> tuple[int, int]:
+    """Start one job in fresh mount, PID and IPC namespaces: the pid (here) of the helper
+    that watches it, and the pipe on which the helper reports how the student's process
+    ended (once it and everything it started are gone). ``run(request, progress)`` runs
+    the parts in the student's process (never returns)."""
+    name = str(request.get("name", ""))
+    if not name or "/" in name or name.startswith("."):
+        raise OSError(22, "bad job name")
+    report_r, report_w = os.pipe()
+    helper = os.fork()
+    if helper == 0:
+        os.close(report_r)
+        _helper(request, progress, report_w, name, run)
+    os.close(report_w)
+    return helper, report_r
+
+
+def _helper(request: dict, progress: int, report: int, name: str, run) -> None:
+    """New namespaces; their init, a tiny process (``sleep``: whatever it ignores, the
+    namespace ends when it is killed); the student's process, forked from here (warm);
+    when that ends, the init is killed (and with it everything left in the namespace) and
+    the end is reported. Never returns."""
+    try:
+        check(LIBC.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        for path in ("/tmp", "/dev/shm"):
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_BYTES},mode=1777")
+        mount(f"{JOBS}/{name}", JOB, None, MS_BIND | MS_REC)
+        mount("tmpfs", JOBS, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+        sleep = next(p for p in ("/usr/bin/sleep", "/bin/sleep") if os.path.exists(p))
+        init = os.posix_spawn(sleep, ["sleep", "infinity"], {})  # pid 1: cheap, no fork
+        student = os.fork()
+        if student == 0:
+            os.close(report)
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # this job only
+            drop_capabilities()
+            run(request, progress)
+        os.close(progress)
+        _, status, usage = os.wait4(student, 0)
+        os.kill(init, signal.SIGKILL)  # the namespace ends: every process left is killed
+        os.waitpid(init, 0)  # returns once they are all gone
+        os.write(report, f"{status} {usage.ru_utime + usage.ru_stime:.6f}\n".encode())
+    except BaseException:  # noqa: BLE001
+        os._exit(EXIT_NO_NAMESPACES)
+    os._exit(0)
+
+
+def read_report(fd: int) -> tuple[int, float] | None:
+    try:
+        words = os.read(fd, 128).split() if select.select([fd], [], [], 0)[0] else []
+        return (int(words[0]), float(words[1])) if len(words) == 2 else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
