@@ -353,7 +353,8 @@ def _text(value, limit: int = 1500) -> str | None:
 
 def clean_meta(value) -> dict:
     """The child's notes reduced to what the grader reads, with the types it expects
-    (anything else is dropped): ``finished``, ``load_failures``, ``cases``."""
+    (anything else is dropped): ``finished``, ``load_failures``, ``cases`` (each case's
+    ``error``, ``forbidden`` and ``wrong_device``: output key -> the device it came back on)."""
     if not isinstance(value, dict):
         return {}
     cases = value.get("cases") if isinstance(value.get("cases"), list) else []
@@ -362,13 +363,17 @@ def clean_meta(value) -> dict:
     return {
         "finished": value.get("finished") is True,
         "load_failures": [t for t in map(_text, failures[:MAX_NOTES]) if t is not None],
-        "cases": [
-            {"error": _text(c.get("error")), "forbidden": _text(c.get("forbidden"), 300)}
-            if isinstance(c, dict)
-            else None
-            for c in cases[:MAX_NOTES]
-        ],
+        "cases": [_clean_case(c) if isinstance(c, dict) else None for c in cases[:MAX_NOTES]],
     }
+
+
+def _clean_case(case: dict) -> dict:
+    cleaned = {"error": _text(case.get("error")), "forbidden": _text(case.get("forbidden"), 300)}
+    where = case.get("wrong_device")
+    if isinstance(where, dict):
+        pairs = [(_text(k, 100), _text(v, 100)) for k, v in list(where.items())[:MAX_NOTES]]
+        cleaned["wrong_device"] = {k: v for k, v in pairs if k is not None and v is not None}
+    return cleaned
 
 
 def _number(value) -> float:
