@@ -29,7 +29,8 @@ def chapters() -> list[str]:
 def test_every_topic_has_an_executable_chapter():
     names = {c.split("/")[-1] for c in chapters()}
     expected = {"collab", "tabular", "sgd", "neural_net", "activations", "optimizers",
-                "regularization", "convolutions", "rnns", "finetuning", "using_models"}  # fmt: skip
+                "regularization", "convolutions", "rnns", "finetuning", "using_models",
+                "schedules", "batchnorm", "lstm", "data_loading"}  # fmt: skip
     assert expected <= names, expected - names
 
 
