@@ -51,6 +51,7 @@ FACTS: dict[str, dict[str, str]] = {
         "about half": "stride 2 halves the grid (arithmetic)",
     },
     "finetuning": {"256": "the body's output size, fixed by the architecture"},
+    "data_loading": {"about a tenth": "the digits data set's ten classes are balanced"},
     "neural_net": {
         "1,797": "the size of scikit-learn's digits data set",
         "88": "log of float32's largest value, where exp overflows",
