@@ -88,8 +88,8 @@ WRONG = {
         "conv2d", "`F.conv2d`"),
     "convolution through a computed name": (
         CONV, CONV_BODY_END,
-        '    return vars(torch)["conv" + "2d"](x, weight, bias, stride, padding)', "conv2d",
-        "aten::conv2d is not allowed"),  # the operator it called
+        '    return getattr([torch][0], "conv" + "2d")(x, weight, bias, stride, padding)', "conv2d",
+        "aten::conv2d is not allowed"),  # past the static check (vars(torch)): the guard
     "im2col rows by kernel position": (
         IM2COL, "torch.stack(windows, dim=2)", "torch.stack(windows, dim=1)", "im2col",
         "channel varies slowest"),

@@ -173,8 +173,8 @@ WRONG = {
                       "`nn.RNN`"),
     "PyTorch's RNN through a computed name": (
         RNN, "self.hidden_size = hidden_size",
-        'self.hidden_size = hidden_size\n        self.inner = getattr(nn, "R" + "NN")(1, 1)',
-        "rnn", "uses PyTorch's RNN inside"),
+        'self.hidden_size = hidden_size\n        self.inner = getattr([nn][0], "R" + "NN")(1, 1)',
+        "rnn", "uses PyTorch's RNN inside"),  # past the static check (getattr(nn, ...)): the guard
     "identity by replacing the parameter": (
         IDENTITY, "nn.init.eye_(param)",
         "setattr(rnn, name, nn.Parameter(torch.eye(param.shape[0], dtype=param.dtype)))",
