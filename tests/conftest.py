@@ -18,6 +18,15 @@ def grader_for(assignment_id: str) -> Grader:
 
 
 @pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole session, shared by the site and service tests (the browser
+    tests skip without Chromium, except under CI)."""
+    from tests.site.conftest import open_browser
+
+    yield from open_browser()
+
+
+@pytest.fixture(scope="session")
 def collab_grader() -> Grader:
     return grader_for("collab")
 

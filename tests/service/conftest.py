@@ -16,7 +16,6 @@ import nbformat
 import pytest
 
 from autograder.sandbox.isolation import bwrap_works
-from tests.site.conftest import browser  # noqa: F401 - the site tests' Chromium fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60

@@ -223,9 +223,10 @@ class Chromium:
         return self.context.new_page()
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Chromium (/usr/bin/chromium) driven by Playwright, offline: see :class:`Chromium`."""
+def open_browser():
+    """Chromium (/usr/bin/chromium) driven by Playwright, offline: see :class:`Chromium`.
+    The ``browser`` fixture (tests/conftest.py) is its one session-wide instance: a second
+    sync Playwright in the same process fails."""
     chromium = require_chromium()
     from playwright.sync_api import sync_playwright
 
