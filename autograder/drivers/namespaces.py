@@ -8,13 +8,14 @@ import ctypes
 import os
 import select
 import signal
+import sys
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE, MS_REMOUNT = 4096, 16384, 1 << 18, 32
 TMP_BYTES = 256 << 20
 JOBS, JOB = "/jobs", "/job"
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -90,8 +91,7 @@ def _helper(request: dict, progress: int, report: int, name: str, run) -> None:
     try:
         check(LIBC.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        for path in ("/tmp", "/dev/shm"):
-            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_BYTES},mode=1777")
+        fresh_tmp()
         mount(f"{JOBS}/{name}", JOB, None, MS_BIND | MS_REC)
         mount("tmpfs", JOBS, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
         sleep = next(p for p in ("/usr/bin/sleep", "/bin/sleep") if os.path.exists(p))
@@ -110,6 +110,34 @@ def _helper(request: dict, progress: int, report: int, name: str, run) -> None:
     except BaseException:  # noqa: BLE001
         os._exit(EXIT_NO_NAMESPACES)
     os._exit(0)
+
+
+def python_roots_in_tmp() -> list[str]:
+    """The Python installation's folders that lie under /tmp (a checkout or a virtual
+    environment there, as in a CI clone): a fresh /tmp would hide them."""
+    roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
+    roots.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    return sorted(r for r in roots if r.startswith("/tmp/"))
+
+
+def fresh_tmp() -> None:
+    """A fresh, size-limited /tmp and /dev/shm for this job. The Python folders under /tmp
+    (read-only in the sandbox) are carried over: bound aside into a scratch tmpfs on
+    /dev/shm, then back into the new /tmp, read-only, and the scratch is covered by the
+    job's own /dev/shm."""
+    options = f"size={TMP_BYTES},mode=1777"
+    roots = python_roots_in_tmp()
+    if roots:
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=700")
+        for index, root in enumerate(roots):
+            os.mkdir(f"/dev/shm/{index}")
+            mount(root, f"/dev/shm/{index}", None, MS_BIND | MS_REC)
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for index, root in enumerate(roots):
+        os.makedirs(root, mode=0o755)
+        mount(f"/dev/shm/{index}", root, None, MS_BIND | MS_REC)
+        mount(None, root, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, options)
 
 
 def read_report(fd: int) -> tuple[int, float] | None:
