@@ -8,14 +8,32 @@ from the reference solution, so each test states only the edit that matters.
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell
 
+from autograder.assignments import get
 from autograder.build import tight_limits
+from autograder.grade import Grader
+from autograder.sandbox import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# collab's quick parts under short limits: for tests of the sandbox and of hostile files.
+FAST = ["create_params", "sigmoid_range", "embedding"]
+SHORT = Limits(wall=10, cpu=5, memory=1 << 30, extra_processes=32)
+
+
+def fast_collab_grader() -> Iterator[Grader]:
+    """A warm grader of collab's FAST parts under SHORT limits (for a module fixture)."""
+    spec = get("collab")
+    parts = [dataclasses.replace(p, limits=SHORT) for p in spec.parts if p.id in FAST]
+    with Grader(dataclasses.replace(spec, parts=parts), device="cpu") as g:
+        yield g
 
 
 def source_notebook(assignment: str) -> nbformat.NotebookNode:

@@ -5,28 +5,25 @@ writes a result for every file, ``grade-class`` grades the others and reruns cle
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 
 import pytest
 
-from autograder.assignments import get
-from autograder.grade import Grader
-from autograder.sandbox import Limits
-from tests.submissions import append_code, grade, part, source_notebook, write
+from tests.submissions import (
+    append_code,
+    fast_collab_grader,
+    grade,
+    part,
+    source_notebook,
+    write,
+)
 
 pytestmark = pytest.mark.task("collab")
-
-FAST = ["create_params", "sigmoid_range", "embedding"]
-SHORT = Limits(wall=10, cpu=5, memory=1 << 30, extra_processes=32)
 
 
 @pytest.fixture(scope="module")
 def fast_grader():
-    spec = get("collab")
-    parts = [dataclasses.replace(p, limits=SHORT) for p in spec.parts if p.id in FAST]
-    with Grader(dataclasses.replace(spec, parts=parts), device="cpu") as g:
-        yield g
+    yield from fast_collab_grader()
 
 
 def depth_bomb() -> bytes:

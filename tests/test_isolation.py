@@ -12,14 +12,19 @@ import pytest
 
 from autograder.assignments import get
 from autograder.grade import Grader
-from autograder.sandbox import Limits, Sandbox
+from autograder.sandbox import Sandbox
 from autograder.sandbox import isolation as iso
-from tests.submissions import append_code, grade, source_notebook, write
+from tests.submissions import (
+    SHORT,
+    append_code,
+    fast_collab_grader,
+    grade,
+    source_notebook,
+    write,
+)
 
 pytestmark = pytest.mark.task("collab")
 
-FAST = ["create_params", "sigmoid_range", "embedding"]
-SHORT = Limits(wall=10, cpu=5, memory=1 << 30, extra_processes=32)
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="only meaningful when run as root")
 
 # Writes a marker and a module named `dlf` (which the collab notebook imports) wherever it
@@ -52,10 +57,7 @@ def _plant():
 
 @pytest.fixture(scope="module")
 def fast_grader():
-    spec = get("collab")
-    parts = [dataclasses.replace(p, limits=SHORT) for p in spec.parts if p.id in FAST]
-    with Grader(dataclasses.replace(spec, parts=parts), device="cpu") as g:
-        yield g
+    yield from fast_collab_grader()
 
 
 @pytest.fixture(scope="module")

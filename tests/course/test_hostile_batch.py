@@ -13,8 +13,8 @@ from autograder.course.cluster import InlinePool
 from autograder.course.worker import GraderSettings
 from tests.course.conftest import add_student
 from tests.course.students import write_submission
-from tests.submissions import source_notebook
-from tests.test_hostile_files import FAST, depth_bomb, wrong_metadata_notebooks
+from tests.submissions import FAST, source_notebook
+from tests.test_hostile_files import depth_bomb, wrong_metadata_notebooks
 from tests.test_isolation import PLANT, hostile_notebook
 
 pytestmark = pytest.mark.task("course")
