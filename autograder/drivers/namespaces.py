@@ -112,12 +112,18 @@ def _helper(request: dict, progress: int, report: int, name: str, run) -> None:
     os._exit(0)
 
 
-def python_roots_in_tmp() -> list[str]:
-    """The Python installation's folders that lie under /tmp (a checkout or a virtual
-    environment there, as in a CI clone): a fresh /tmp would hide them."""
-    roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
+def python_roots() -> list[str]:
+    """The Python installation's folders (the environment, its base, the interpreter's):
+    what the sandbox mounts read-only, at the same paths inside as outside."""
+    roots = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
     roots.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-    return sorted(r for r in roots if r.startswith("/tmp/"))
+    return sorted(roots)
+
+
+def python_roots_in_tmp() -> list[str]:
+    """The Python folders that lie under /tmp (a checkout or a virtual environment there,
+    as in a CI clone): a fresh /tmp would hide them."""
+    return [r for r in python_roots() if r.startswith("/tmp/")]
 
 
 def fresh_tmp() -> None:

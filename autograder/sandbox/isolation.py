@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from autograder.drivers.namespaces import python_roots
+
 DRIVERS = Path(__file__).resolve().parent.parent / "drivers"
 SANDBOX_DRIVERS = "/grader/drivers"
 SANDBOX_JOBS = "/jobs"  # the trusted side's jobs folder (hidden from the student's code)
@@ -58,12 +60,6 @@ def as_root() -> bool:
 def sandbox_uid() -> int:
     """The host uid the student's code runs as."""
     return SANDBOX_UID if as_root() else os.getuid()
-
-
-def _python_roots() -> list[str]:
-    roots = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
-    roots.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-    return sorted(roots)
 
 
 def python_executable() -> str:
@@ -117,7 +113,7 @@ def bwrap_command(
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise FileNotFoundError("bwrap")
-    roots = _python_roots()
+    roots = python_roots()
     stage = stage or jobs_dir.parent / "stage"
     cmd = launcher(stage, roots) + _drop_privileges()
     cmd += [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"]
