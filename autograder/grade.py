@@ -7,7 +7,6 @@ receives inputs and returns tensors.
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -125,7 +124,6 @@ class Grader:
         self.assignment = assignment
         self.device = resolve_device(device)
         self.sandbox = sandbox or sandbox_for(assignment, self.device, isolation)
-        self.driver = importlib.import_module(f"autograder.drivers.{assignment.driver}")
         source = read_cells(assignment.source_path)
         self.points = {c.grade_id: c.points for c in grade_cells(source)}
         missing = [p.id for p in assignment.parts if p.id not in self.points]
@@ -159,7 +157,7 @@ class Grader:
     def run_driver(self, namespace: dict, part: Part, case: Case) -> dict[str, torch.Tensor]:
         """Run the driver in this (trusted) process, as the sandbox does for the student: on
         the CPU whatever the grading device (the instructors' guide, *Grading on a GPU*)."""
-        function = getattr(self.driver, part.function)
+        function = part.run
         torch.manual_seed(case.config.get("seed", 0))
         inputs = {k: v.clone() for k, v in case.inputs.items()}
         outputs = function(namespace, inputs, case.config)
@@ -172,6 +170,10 @@ class Grader:
             self._expected[part.id] = [
                 self.run_driver(self.reference, part, c) for c in self.cases(part)
             ]
+            if part.pytorch is not None:
+                namespace = self._namespace(part.pytorch.definitions)
+                for case in self.cases(part):
+                    case.secret["pytorch"] = self.run_driver(namespace, part, case)
         return self._expected[part.id]
 
     # ----------------------------------------------------------------- grading
@@ -350,9 +352,9 @@ class Grader:
         failures = []
         if part.compare:
             for key, value in expected.items():
-                if key.startswith("_"):  # a run-specific value (e.g. a random init): not compared
+                if not part.compared(key):  # a run-specific value (e.g. a random init)
                     continue
-                label = f"{part.title}: {part.labels.get(key, key)}"
+                label = f"{part.title}: {part.label(key)}"
                 if key not in got:
                     failures.append(f"{label}: missing from what came back")
                     continue
@@ -362,20 +364,43 @@ class Grader:
                 if problem:
                     failures.append(problem)
                     break
+        if not failures and part.pytorch is not None:
+            failures.extend(self._compare_pytorch(part, case, got))
         for check in part.checks:
             failures.extend(check(case, got, expected, self.device))
         return failures
 
+    def _compare_pytorch(self, part: Part, case: Case, got: dict) -> list[str]:
+        """Hold the outputs to PyTorch's own implementation too (they already match the
+        reference's, so a difference here is the reference's and PyTorch's disagreement on
+        this probe, which the specs' tests rule out, or a tolerance edge)."""
+        truth = case.secret.get("pytorch", {})
+        for key in part.pytorch.outputs or [k for k in truth if part.compared(k)]:
+            if key not in got or key not in truth:
+                continue
+            label = f"{part.title}: {part.label(key)} compared with PyTorch's {part.pytorch.name}"
+            problem = compare.compare_tensor(
+                label, got[key], truth[key], self.device, part.tolerance
+            )
+            if problem:
+                return [problem]
+        return []
+
+    def _namespace(self, objects: dict | None = None, sources: list[str] = ()) -> dict:
+        """A fresh copy of the reference with ``objects`` bound and ``sources`` run over it
+        (fresh, so the reference's other functions see the swapped names)."""
+        namespace, _ = load_statements(self.reference_extraction.statements())
+        namespace.update(objects or {})
+        for source in sources:
+            # "<notebook>", as the student's code: its errors name the place alike
+            exec(compile(source, "<notebook>", "exec"), namespace)
+        return namespace
+
     def _mistake_namespace(self, mistake: Mistake) -> dict:
-        """A fresh copy of the reference with the mistake's definitions swapped in (fresh, so
-        the reference's other functions see the patched names)."""
+        """The reference with the mistake's definitions swapped in."""
         key = f"{mistake.name}:{mistake.patch!r}"
         if key not in self._mistakes:
-            namespace, _ = load_statements(self.reference_extraction.statements())
-            for source in self.mistake_sources(mistake):
-                # "<notebook>", as the student's code: its errors name the place alike
-                exec(compile(source, "<notebook>", "exec"), namespace)
-            self._mistakes[key] = namespace
+            self._mistakes[key] = self._namespace(sources=self.mistake_sources(mistake))
         return self._mistakes[key]
 
     def mistake_sources(self, mistake: Mistake) -> list[str]:

@@ -10,8 +10,8 @@ import fnmatch
 import pytest
 import torch
 
-from autograder import compare
-from autograder.assignments import checks, collab, regularization
+from autograder import checks, compare
+from autograder.assignments import collab, regularization
 from autograder.course.cluster import GPU_MEMORY_SHARE, shared_gpu
 from autograder.course.worker import GraderSettings
 from autograder.device_feedback import CUDA_EXTRA_CPU, limits_on

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.stats import binom
 
-from autograder.assignments import laws
+from autograder import laws
 
 
 @pytest.mark.parametrize(("n", "rate"), [(1000, 0.5), (38400, 0.68), (76800, 0.1)])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from autograder.assignments import get, optimizers
-from autograder.assignments.checks import TRAJECTORY_TOLERANCES, first_divergence
+from autograder.checks import TRAJECTORY_TOLERANCES, first_divergence
 from autograder.drivers.runtime import load_statements
 from autograder.spec import Case
 from tests.submissions import (

@@ -1,12 +1,22 @@
-"""The course's assignments, by id (the folder name under solutions/ and exercises/)."""
+"""The course's assignments, by id: every module or package in this folder whose name does
+not start with ``_`` declares one (``ASSIGNMENT``), named by the folder under solutions/.
+
+Nothing else lists them: the command line, the service, the exports, the book's pages,
+table of contents and list of exercises all read :data:`ASSIGNMENT_IDS`, so adding an
+exercise is adding its source notebook, its spec here and its driver.
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from pathlib import Path
 
 from autograder.spec import Assignment
 
-ASSIGNMENT_IDS = ["collab", "optimizers", "convolutions", "regularization", "rnns"]
+ASSIGNMENT_IDS = sorted(
+    m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_")
+)
 
 
 def get(assignment_id: str) -> Assignment:
@@ -14,7 +24,10 @@ def get(assignment_id: str) -> Assignment:
     if assignment_id not in ASSIGNMENT_IDS:
         known = ", ".join(ASSIGNMENT_IDS)
         raise KeyError(f"unknown assignment {assignment_id!r}; known: {known}")
-    return importlib.import_module(f"autograder.assignments.{assignment_id}").ASSIGNMENT
+    assignment = importlib.import_module(f"autograder.assignments.{assignment_id}").ASSIGNMENT
+    if assignment.id != assignment_id:
+        raise ValueError(f"autograder/assignments/{assignment_id}: declares id {assignment.id!r}")
+    return assignment
 
 
 def all_assignments() -> list[Assignment]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from autograder.assignments.checks import flag, normal_draw, rmse_below
-from autograder.assignments.laws import independent_draws
+from autograder.checks import flag, normal_draw, rmse_below
 from autograder.compare import compare_tensor
+from autograder.laws import independent_draws
 from autograder.sandbox.pool import Limits
 from autograder.spec import Assignment, Case, Mistake, Part
 
@@ -164,13 +164,13 @@ BIAS_SWAP = ("users, items = x[:, 0], x[:, 1]", "users, items = x[:, 1], x[:, 0]
 
 ASSIGNMENT = Assignment(
     id="collab",
-    notebook="collab.ipynb",
-    driver="collab",
+    chapters=["collab"],
+    summary=(
+        "parameters, an embedding layer, a dot-product model with biases, and its training function"
+    ),
     parts=[
         Part(
             "create_params",
-            "create_params",
-            ["create_params"],
             "create_params",
             create_params_cases,
             limits=SMALL_PROBES,
@@ -190,8 +190,6 @@ ASSIGNMENT = Assignment(
         Part(
             "embedding",
             "Embedding",
-            ["Embedding"],
-            "embedding",
             embedding_cases,
             limits=SMALL_PROBES,
             checks=[
@@ -209,8 +207,6 @@ ASSIGNMENT = Assignment(
         Part(
             "sigmoid_range",
             "sigmoid_range",
-            ["sigmoid_range"],
-            "sigmoid_range",
             sigmoid_range_cases,
             limits=SMALL_PROBES,
             mistakes=SIGMOID_MISTAKES,
@@ -223,8 +219,6 @@ ASSIGNMENT = Assignment(
         Part(
             "dot_product",
             "DotProduct",
-            ["DotProduct"],
-            "dot_product",
             model_cases(False),
             limits=SMALL_PROBES,
             forbidden_names=FORBIDDEN,
@@ -247,8 +241,6 @@ ASSIGNMENT = Assignment(
         Part(
             "embedding_dot_bias",
             "EmbeddingDotBias",
-            ["EmbeddingDotBias"],
-            "embedding_dot_bias",
             model_cases(True),
             limits=SMALL_PROBES,
             forbidden_names=FORBIDDEN,
@@ -289,8 +281,6 @@ ASSIGNMENT = Assignment(
         Part(
             "train",
             "fit_collab",
-            ["fit_collab"],
-            "train",
             train_cases,
             compare=False,
             reference_outputs=False,

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from autograder.assignments.checks import ONLY_IF, agrees_with, init_scale
-from autograder.assignments.laws import independent_draws
+from autograder.checks import ONLY_IF, agrees_with, init_scale
+from autograder.laws import independent_draws
 from autograder.sandbox.pool import Limits
 from autograder.spec import Assignment, Case, Mistake, Part
 
@@ -391,9 +391,8 @@ def _conv_part(part_id: str, title: str, function: str, cases, mistakes, **extra
     return Part(
         part_id,
         title,
-        [title],
-        function,
         cases,
+        function=function,
         checks=[agrees_with("torch.nn.functional", title, CONV_LABELS, CONV_TOLERANCE)]
         + extra.pop("checks", []),
         forbidden_names=FORBIDDEN_NAMES,
@@ -413,8 +412,11 @@ INIT_DRAWS = independent_draws(
 EXACT = {"tolerance": 1.0}  # copies, maxima and means of a few values: no long sums
 ASSIGNMENT = Assignment(
     id="convolutions",
-    notebook="convolutions.ipynb",
-    driver="convolutions",
+    chapters=["convolutions"],
+    summary=(
+        "2-D convolution with stride and padding, im2col, max and average pooling, a "
+        "convolution layer"
+    ),
     parts=[
         _conv_part("conv2d", "conv2d", "conv2d", conv_cases, CONV_MISTAKES),
         _conv_part("im2col", "im2col", "im2col", im2col_cases, IM2COL_MISTAKES, **EXACT),

@@ -12,7 +12,7 @@ The law of the draws, not only their mean, is tested on ``LAW_CALLS`` calls on o
 input (for the module, calls of one object, with calls on another batch size and in
 evaluation mode in between): the spread of the dropped count across calls against its
 binomial value, each element's count across calls, the agreement of neighbouring elements,
-rows and consecutive calls, and no mask drawn twice (:mod:`autograder.assignments.laws`:
+rows and consecutive calls, and no mask drawn twice (:mod:`autograder.laws`:
 every tail is cut at 1e-9, so a correct submission fails a probe's law with probability
 below 2e-8 and a part's five probes below 1e-7; two of 300 independent masks of 256
 elements coincide with probability below 1e-17 at the probes' p).
@@ -24,9 +24,9 @@ import math
 
 import torch
 
-from autograder.assignments.checks import flag, normal_draw
-from autograder.assignments.laws import decision_law, independent_draws
+from autograder.checks import flag, normal_draw
 from autograder.compare import widened
+from autograder.laws import decision_law, independent_draws
 from autograder.spec import Assignment, Case, Part
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -323,13 +323,11 @@ def _kaiming_spread(case: Case, got: dict, expected: dict, device: str = "cpu") 
 
 ASSIGNMENT = Assignment(
     id="regularization",
-    notebook="regularization.ipynb",
-    driver="regularization",
+    chapters=["neural_net", "regularization"],
+    summary="inverted dropout (a function and a module) and Kaiming initialisation",
     parts=[
         Part(
             "dropout",
-            "dropout",
-            ["dropout"],
             "dropout",
             dropout_cases,
             checks=[dropout_draws("dropout")],
@@ -339,8 +337,6 @@ ASSIGNMENT = Assignment(
         Part(
             "dropout_module",
             "Dropout",
-            ["Dropout"],
-            "dropout_module",
             dropout_cases,
             checks=[dropout_draws("Dropout", again_key="_out_train_again")],
             forbidden_names=DROPOUT_FORBIDDEN,
@@ -349,8 +345,6 @@ ASSIGNMENT = Assignment(
         Part(
             "kaiming_normal",
             "kaiming_normal_",
-            ["kaiming_normal_"],
-            "kaiming_normal",
             kaiming_cases,
             compare=False,
             checks=[

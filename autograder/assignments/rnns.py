@@ -21,14 +21,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autograder.assignments.checks import (
+from autograder.checks import (
     ONLY_IF,
     agrees_with,
     cross_entropy_below,
     flag,
     init_scale,
 )
-from autograder.assignments.laws import independent_draws
+from autograder.laws import independent_draws
 from autograder.sandbox.pool import Limits
 from autograder.spec import Assignment, Case, Mistake, Part
 
@@ -406,9 +406,8 @@ def _part(part_id, title, function, cases, mistakes, **extra) -> Part:
     return Part(
         part_id,
         title,
-        [title],
-        function,
         cases,
+        function=function,
         checks=[
             agrees_with(f"nn.{title}", title, LABELS),
             init_scale("_initial_weight_hh", f"{title}'s initial weight_hh", _hidden_fan_in),
@@ -431,16 +430,17 @@ LANGUAGE_MODEL_HINT = (
 
 ASSIGNMENT = Assignment(
     id="rnns",
-    notebook="rnns.ipynb",
-    driver="rnns",
+    chapters=["rnns"],
+    summary=(
+        "a recurrent cell, the loop that runs it over a sequence, identity "
+        "initialisation, and a small language model"
+    ),
     parts=[
         _part("rnn_cell", "RNNCell", "rnn_cell", cell_cases, CELL_MISTAKES),
         _part("rnn", "RNN", "rnn", rnn_cases, RNN_MISTAKES),
         Part(
             "identity_init",
             "identity_init_",
-            ["identity_init_"],
-            "identity_init",
             identity_cases,
             checks=[
                 flag("_returns_module", "identity_init_: return the module it was given"),
@@ -458,8 +458,6 @@ ASSIGNMENT = Assignment(
         Part(
             "language_model",
             "fit_language_model",
-            ["fit_language_model"],
-            "language_model",
             language_model_cases,
             compare=False,
             reference_outputs=False,

@@ -65,3 +65,22 @@ def backward(out: torch.Tensor, grad_out: torch.Tensor) -> None:
     otherwise leave the gradients empty (compared as zeros, with the shape reported)."""
     if out.shape == grad_out.shape and out.requires_grad:
         (out * grad_out).sum().backward()
+
+
+def leaf(value: torch.Tensor) -> torch.Tensor:
+    """A fresh copy of a probe tensor that requires grad (a leaf of its own graph)."""
+    return value.detach().clone().requires_grad_(True)
+
+
+def returned_tensor(value, what: str, shape: tuple | None = None) -> torch.Tensor:
+    """``value``, checked to be a tensor (of ``shape`` when given): what ``what`` returned."""
+    if not isinstance(value, torch.Tensor):
+        raise DriverError(f"{what} returned {type(value).__name__}, expected a tensor")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise DriverError(f"{what} returned shape {tuple(value.shape)}, expected {tuple(shape)}")
+    return value
+
+
+def changed_leaf_in_place(err: BaseException) -> bool:
+    """Did autograd refuse an in-place change of a leaf that requires grad?"""
+    return "leaf Variable that requires grad" in str(err)

@@ -177,9 +177,14 @@ def run_job(job_dir: str) -> None:
                 result = function(namespace, inputs, case)
                 if not isinstance(result, dict):
                     raise DriverError("the driver produced no outputs")
+                declared = getattr(function, "outputs", None)
+                undeclared = declared.undeclared(result) if declared else []
+                if undeclared:  # a driver bug, whoever's code it ran
+                    raise DriverError(f"the driver returned undeclared outputs {undeclared}")
                 gpu.settle(device)
                 for key, value in result.items():
-                    elsewhere = None if key.startswith("_") else gpu.off_device(value, device)
+                    recorded = key in declared.recorded if declared else key.startswith("_")
+                    elsewhere = None if recorded else gpu.off_device(value, device)
                     if elsewhere:  # e.g. moved to the CPU: said so, not silently moved back
                         record.setdefault("wrong_device", {})[key] = elsewhere
                         continue

@@ -86,27 +86,12 @@ class Manifest:
 
 
 def _spec_modules(assignment: Assignment, package: Path) -> set[str]:
-    """The modules of ``autograder/assignments/`` that this assignment's spec imports,
-    directly or not (shared checks, say), as file names relative to ``package``."""
-    import ast
-
-    wanted, pending = {"assignments/__init__.py"}, [f"assignments/{assignment.id}.py"]
-    while pending:
-        name = pending.pop()
-        if name in wanted or not (package / name).is_file():
-            continue
-        wanted.add(name)
-        for node in ast.walk(ast.parse((package / name).read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                modules = [a.name for a in node.names]
-            else:
-                continue
-            for module in modules:
-                if module.startswith("autograder.assignments."):
-                    pending.append("assignments/" + module.split(".")[2] + ".py")
-    return wanted
+    """This assignment's spec in ``autograder/assignments/`` (a module, or a package with
+    its own modules), as file names relative to ``package``; shared checks live outside."""
+    single = package / "assignments" / f"{assignment.id}.py"
+    folder = package / "assignments" / assignment.id
+    found = [single] if single.is_file() else sorted(folder.rglob("*.py"))
+    return {"assignments/__init__.py"} | {p.relative_to(package).as_posix() for p in found}
 
 
 def _other_drivers(assignment: Assignment) -> set[str]:

@@ -28,13 +28,14 @@ def _check_grader_files(names: set[str], assignment_id: str, prefix: str) -> dic
     tools and command line stay out; returns the manifest."""
     assignment = assignments.get(assignment_id)
     assert f"{prefix}grader/solutions/{assignment_id}/{assignment.notebook}" in names
-    assert f"{prefix}grader/autograder/assignments/{assignment_id}.py" in names
+    spec = f"{prefix}grader/autograder/assignments/{assignment_id}"  # a module or a package
+    assert f"{spec}.py" in names or f"{spec}/__init__.py" in names, spec
     assert f"{prefix}grader/autograder/drivers/{assignment.driver}.py" in names
     assert f"{prefix}grader/autograder/export/harness.py" in names
     for other in IDS:
         if other != assignment_id:
             assert not any(f"solutions/{other}/" in n for n in names), other
-            assert f"{prefix}grader/autograder/assignments/{other}.py" not in names, other
+            assert not any(f"/assignments/{other}" in n for n in names), other
     assert not any("/course/" in n or n.endswith("/cli.py") for n in names)
     assert not any("exercises/" in n or "gradebook" in n or "__pycache__" in n for n in names)
 

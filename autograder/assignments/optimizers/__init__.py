@@ -11,7 +11,7 @@ instance: a second optimizer steps a copy of the problem alongside the first (sh
 would mix them), and at step ``RESTART_AT`` a new optimizer takes over the first's
 parameters (its state must start empty, as torch.optim's does). Feedback names the first
 step at which the trajectories part, and the likely mistake
-(:mod:`autograder.assignments.optimizer_mistakes`).
+(:mod:`autograder.assignments.optimizers.mistakes`).
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ from dataclasses import replace
 
 import torch
 
-from autograder.assignments.checks import (
-    TRAJECTORY_TOLERANCES,
-    first_divergence,
-    flag,
-    trajectory,
-)
-from autograder.assignments.optimizer_mistakes import (
+from autograder.assignments.optimizers.mistakes import (
     ADAM_MISTAKES,
     ADAMW_MISTAKES,
     LINE_MISTAKES,
     RMSPROP_MISTAKES,
     SGD_MISTAKES,
+)
+from autograder.checks import (
+    TRAJECTORY_TOLERANCES,
+    first_divergence,
+    flag,
+    trajectory,
 )
 from autograder.compare import tolerance
 from autograder.drivers import optimizers as driver
@@ -216,9 +216,8 @@ def optimizer_part(name: str, title: str, probes: list[tuple], mistakes: list[Mi
     return Part(
         name.lower(),
         title,
-        [name],
-        name.lower(),
         optimizer_cases(name, probes),
+        names=[name],
         compare=False,
         checks=[
             _still(name),
@@ -273,15 +272,17 @@ ADAMW_PROBES = [
 
 ASSIGNMENT = Assignment(
     id="optimizers",
-    notebook="optimizers.ipynb",
-    driver="optimizers",
+    chapters=["sgd", "optimizers"],
+    summary=(
+        "a gradient-descent loop, then SGD with momentum, RMSprop, Adam and AdamW that "
+        "match `torch.optim`"
+    ),
     parts=[
         Part(
             "gradient_descent",
             "fit_line",
-            ["fit_line"],
-            "fit_line",
             line_cases,
+            function="fit_line",
             checks=[
                 trajectory(
                     "_losses",
