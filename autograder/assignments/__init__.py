@@ -32,3 +32,8 @@ def get(assignment_id: str) -> Assignment:
 
 def all_assignments() -> list[Assignment]:
     return [get(a) for a in ASSIGNMENT_IDS]
+
+
+def chapters() -> dict[str, list[str]]:
+    """Exercise id -> the ids of the chapters it goes with (the book's pages derive from it)."""
+    return {a.id: list(a.chapters) for a in all_assignments()}

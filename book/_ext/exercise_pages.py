@@ -1,13 +1,21 @@
 """Sphinx extension: one page per exercise, rendered from the student notebook, never run.
 
-The exercises are listed in ``_config.yml`` (``sphinx.config.exercise_chapters``: exercise
-id -> the chapter ids it goes with). When the configuration is read, for every id:
+Nothing in the book lists the exercises: they are the assignments of ``autograder/assignments``
+(each spec's ``chapters`` and ``summary``), and this extension derives the rest from them when
+the configuration is read:
 
-- the released student notebook ``exercises/<id>/<id>.ipynb`` (never ``solutions/``) is
-  copied to ``book/exercises/<id>.ipynb``, the page's build input (gitignored, listed in
-  ``_toc.yml``; ``execute.exclude_patterns`` keeps it from running, since the student version
-  raises NotImplementedError);
-- or, while the assignment is not built yet, ``book/exercises/<id>.md`` says it is coming.
+- ``exercise_chapters`` (exercise id -> the chapter ids it goes with);
+- the table of contents: the *Exercises* part of ``_toc.yml`` lists only
+  ``book/exercises/index``; the pages of the exercises follow it, in the order of the
+  chapters they go with (an exercise comes after the last of its chapters), in a copy of
+  ``_toc.yml`` written next to the doctrees, which Sphinx then reads;
+- the table of ``book/exercises/index.md`` (the ``exercise-table`` directive).
+
+For every id, the released student notebook ``exercises/<id>/<id>.ipynb`` (never
+``solutions/``) is copied to ``book/exercises/<id>.ipynb``, the page's build input
+(gitignored; ``execute.exclude_patterns`` keeps it from running, since the student version
+raises NotImplementedError); or, while the assignment is not built yet, ``book/exercises/<id>.md``
+says it is coming.
 
 Both pages carry the label ``exercise-<id>``. When Sphinx reads a notebook page, this
 extension adds (to what Sphinx reads, not to the copy: the ``.ipynb`` the site offers for
@@ -25,10 +33,14 @@ import re
 import tomllib
 from pathlib import Path
 
+import yaml
+from docutils import nodes
+from docutils.statemachine import StringList
 from launch_links import LaunchSettings, launch_links
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.errors import ExtensionError
+from sphinx.util.docutils import SphinxDirective
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository, which is the book's root
 PAGES = "book/exercises"  # where the pages are, relative to the book's root
@@ -94,14 +106,72 @@ def write_pages(root: Path, exercise_chapters: dict) -> dict[str, str]:
     return released
 
 
+def catalog() -> dict[str, dict]:
+    """{exercise id: {"chapters": [...], "summary": "..."}}, from the assignments' specs."""
+    from autograder import assignments
+
+    return {
+        a.id: {"chapters": list(a.chapters), "summary": a.summary}
+        for a in assignments.all_assignments()
+    }
+
+
+def toc_files(toc: dict) -> list[str]:
+    return [entry.get("file") for part in toc.get("parts", []) for entry in part["chapters"]]
+
+
+def course_order(toc: dict, exercises: dict) -> list[str]:
+    """The exercise ids, each after the last of its chapters in the table of contents."""
+    files = toc_files(toc)
+    for exercise_id, entry in exercises.items():
+        missing = [c for c in entry["chapters"] if f"book/{c}" not in files]
+        if not entry["chapters"] or missing:
+            raise ExtensionError(
+                f"exercise {exercise_id!r}: its spec's `chapters` must name chapters of "
+                f"_toc.yml (missing: {missing or 'none given'})"
+            )
+
+    def position(exercise_id: str) -> int:
+        return max(files.index(f"book/{c}") for c in exercises[exercise_id]["chapters"])
+
+    return sorted(exercises, key=lambda e: (position(e), e))
+
+
+def with_exercises(toc: dict, order: list[str]) -> dict:
+    """``toc`` with the exercise pages, in ``order``, right after ``book/exercises/index``."""
+    index = f"{PAGES}/index"
+    for part in toc.get("parts", []):
+        files = [entry.get("file") for entry in part["chapters"]]
+        if index in files:
+            kept = [e for e in part["chapters"] if not str(e.get("file", "")).startswith(PAGES)]
+            at = files.index(index)
+            part["chapters"] = kept[:at] + [{"file": index}]
+            part["chapters"] += [{"file": f"{PAGES}/{e}"} for e in order] + kept[at:]
+            return toc
+    raise ExtensionError(f"_toc.yml must list {index}: the exercise pages follow it")
+
+
 def generate_pages(app: Sphinx, config: Config) -> None:
-    """Write the exercise pages (see the module doc) and point their launch links home.
+    """Derive the exercises' settings, table of contents and pages (see the module doc) and
+    point their launch links home.
 
     Only when the whole book is built: a single page built alone (``jupyter-book build
     book/<id>.md``) has its own folder as the source folder and needs no exercise page.
     """
     if Path(app.srcdir).resolve() != ROOT:
         return
+    exercises = catalog()
+    config.exercise_catalog = exercises
+    config.exercise_chapters = {e: entry["chapters"] for e, entry in exercises.items()}
+    toc_path = Path(config.external_toc_path)
+    toc_path = toc_path if toc_path.is_absolute() else ROOT / toc_path
+    toc = yaml.safe_load(toc_path.read_text())
+    config.exercise_order = course_order(toc, exercises)
+    generated = Path(app.doctreedir) / "_toc.yml"
+    text = yaml.safe_dump(with_exercises(toc, config.exercise_order), sort_keys=False)
+    header = f"# {GENERATED} from {toc_path.name}: do not edit\n"
+    write_if_changed(generated, (header + text).encode())
+    config.external_toc_path = str(generated)
     released = write_pages(ROOT, config.exercise_chapters)
     config.launch_paths = {**config.launch_paths, **released}
 
@@ -216,17 +286,38 @@ def decorate(app: Sphinx, docname: str, source: list[str]) -> None:
     source[0] = json.dumps(notebook)
 
 
+class ExerciseTable(SphinxDirective):
+    """``exercise-table``: every exercise, in course order, with the chapters to read first
+    and what the student builds (its spec's ``summary``)."""
+
+    def run(self) -> list[nodes.Node]:
+        exercises = self.config.exercise_catalog
+        lines = ["| Exercise | Do it after | You build |", "| --- | --- | --- |"]
+        for exercise_id in self.config.exercise_order:
+            entry = exercises[exercise_id]
+            read = ", ".join(f"{{ref}}`chapter-{c}`" for c in entry["chapters"])
+            summary = " ".join(entry["summary"].split()).replace("|", "\\|")
+            lines.append(f"| {{ref}}`exercise-{exercise_id}` | {read} | {summary} |")
+        holder = nodes.container()
+        self.state.nested_parse(StringList(lines, "exercise-table"), self.content_offset, holder)
+        return holder.children
+
+
 def always_reread(app: Sphinx, env, added, changed, removed) -> list[str]:
-    """Read the exercise pages at every build: what :func:`decorate` adds depends on more
-    than the notebook (the configuration, this code), and reading a notebook page is quick."""
-    pages = (f"{PAGES}/{exercise_id}" for exercise_id in app.config.exercise_chapters)
-    return [page for page in pages if page in env.found_docs]
+    """Read the exercise pages and their index at every build: what they show depends on
+    more than their files (the specs, the configuration, this code), and they read quickly."""
+    pages = [f"{PAGES}/{exercise_id}" for exercise_id in app.config.exercise_chapters]
+    return [page for page in [*pages, f"{PAGES}/index"] if page in env.found_docs]
 
 
 def setup(app: Sphinx) -> dict:
     app.setup_extension("launch_links")
     app.setup_extension("grader_panel")
+    # Derived from the specs when the configuration is read (see the module doc).
     app.add_config_value("exercise_chapters", {}, "env", types=[dict])
+    app.add_config_value("exercise_catalog", {}, "env", types=[dict])
+    app.add_config_value("exercise_order", [], "env", types=[list])
+    app.add_directive("exercise-table", ExerciseTable)
     # Early, before the table of contents is checked against the files.
     app.connect("config-inited", generate_pages, priority=100)
     app.connect("source-read", decorate)

@@ -44,6 +44,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 # What the build reads: the configuration, the pages, the notebooks shown, the code they run.
 SOURCES = ["_config.yml", "_toc.yml", "book", "exercises", "dlf", "package-lock.json"]
 SOURCES += ["autograder/publish"]  # the chapter notebooks and settings the extensions use
+SOURCES += ["autograder/assignments"]  # the exercises: their pages, order and summaries
 BUILD_TIMEOUT_S = 30 * 60
 # Publishing settings of the test build (environment overrides of _config.yml's block).
 TEST_PUBLISHING = {

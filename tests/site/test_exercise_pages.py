@@ -14,16 +14,17 @@ import pytest
 import yaml
 from IPython.core.inputtransformer2 import TransformerManager
 
+from autograder import assignments
 from autograder.assignments import ASSIGNMENT_IDS
 from tests.site.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
-from exercise_pages import decorate, write_pages  # noqa: E402
+from exercise_pages import course_order, decorate, with_exercises, write_pages  # noqa: E402
 from sphinx.errors import ExtensionError  # noqa: E402
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-EXERCISES = CONFIG["sphinx"]["config"]["exercise_chapters"]
+EXERCISES: dict[str, list[str]] = assignments.chapters()  # derived from the specs
 
 
 def student_notebook(*cells: tuple[str, str]) -> str:
@@ -120,23 +121,55 @@ def test_a_notebook_without_dlf_needs_only_pytorch_and_other_pages_are_left_alon
         assert untouched[0] == before, docname
 
 
-def toc_files(caption: str) -> list[str]:
-    part = next(p for p in TOC["parts"] if p["caption"] == caption)
-    return [entry["file"] for entry in part["chapters"]]
+def test_nothing_lists_the_exercises_by_hand():
+    """Their pages, table of contents entries, chapters and index rows come from the specs."""
+    assert "exercise_chapters" not in CONFIG["sphinx"]["config"]
+    listed = [e["file"] for part in TOC["parts"] for e in part["chapters"]]
+    assert [f for f in listed if f.startswith("book/exercises/")] == ["book/exercises/index"]
+    index = (ROOT / "book" / "exercises" / "index.md").read_text()
+    assert "```{exercise-table}" in index and "exercise-collab" not in index
+    for folder in ("solutions", "exercises"):
+        ids = sorted(p.name for p in (ROOT / folder).iterdir() if p.is_dir())
+        assert ids == ASSIGNMENT_IDS, f"{folder}/ holds {ids}, the specs declare {ASSIGNMENT_IDS}"
 
 
-def test_every_assignment_and_exercise_folder_has_a_page_in_the_toc():
-    folders = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
-    missing = sorted((set(ASSIGNMENT_IDS) | set(folders)) - set(EXERCISES))
-    assert not missing, f"add these to exercise_chapters in _config.yml: {missing}"
-    listed = toc_files("Exercises")
-    assert listed[0] == "book/exercises/index"
-    assert sorted(listed[1:]) == sorted(f"book/exercises/{e}" for e in EXERCISES)
+def test_exercises_follow_the_last_chapter_they_go_with():
+    toc = {"parts": [
+        {"caption": "A", "chapters": [{"file": "book/sgd"}, {"file": "book/rnns"}]},
+        {"caption": "B", "chapters": [{"file": "book/lstm"}]},
+        {"caption": "Exercises", "chapters": [{"file": "book/exercises/index"},
+                                              {"file": "book/exercises/stale"}]},
+        {"caption": "Guides", "chapters": [{"file": "book/guides/authors"}]},
+    ]}  # fmt: skip
+    catalog = {"late": {"chapters": ["lstm"]}, "both": {"chapters": ["rnns", "sgd"]},
+               "early": {"chapters": ["sgd"]}}  # fmt: skip
+    order = course_order(toc, catalog)
+    assert order == ["early", "both", "late"]
+    files = [e["file"] for e in with_exercises(toc, order)["parts"][2]["chapters"]]
+    assert files == ["book/exercises/index"] + [f"book/exercises/{e}" for e in order]
+    with pytest.raises(ExtensionError, match="must name chapters of _toc.yml"):
+        course_order(toc, {"lost": {"chapters": ["nowhere"]}})
+
+
+def test_the_built_book_lists_every_exercise_in_course_order(site):
+    toc = yaml.safe_load((site.parent / ".doctrees" / "_toc.yml").read_text())
+    order = course_order(TOC, {e: {"chapters": c} for e, c in EXERCISES.items()})
+    files = [e["file"] for part in toc["parts"] for e in part["chapters"]]
+    at = files.index("book/exercises/index")
+    assert files[at + 1 : at + 1 + len(order)] == [f"book/exercises/{e}" for e in order]
+    index = (site / "book" / "exercises" / "index.html").read_text()
+    rows = re.findall(r'href="(\w+)\.html#exercise-\1"', index)  # the table's links
+    linked = [r for r in rows if r in EXERCISES]
+    assert list(dict.fromkeys(linked)) == order, linked
+    for exercise_id in order:
+        summary = assignments.get(exercise_id).summary.split()[0]
+        assert summary in index, f"{exercise_id}: its summary is not in the exercises table"
 
 
 def test_every_exercise_names_chapters_of_the_book():
     chapters = {f for part in TOC["parts"] for f in (e["file"] for e in part["chapters"])}
     for exercise_id, chapter_ids in EXERCISES.items():
+        assert assignments.get(exercise_id).summary, f"{exercise_id}: the spec has no summary"
         assert chapter_ids, f"{exercise_id}: no chapter"
         for chapter in chapter_ids:
             assert f"book/{chapter}" in chapters, f"{exercise_id}: {chapter} is not in _toc.yml"
