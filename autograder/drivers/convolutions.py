@@ -52,24 +52,13 @@ def _gradients(out, inputs: dict, leaves: dict) -> dict:
 
 
 def _convolution(ns: dict, name: str, inputs: dict, config: dict) -> dict:
+    """``<name>(x, weight, bias, stride=, padding=)``: values and gradients."""
     x, weight = leaf(inputs["x"]), leaf(inputs["weight"])
     bias = leaf(inputs["bias"]) if "bias" in inputs else None
     stride, padding = _size(config["stride"]), _size(config["padding"])
     out = returned_tensor(need(ns, name)(x, weight, bias, stride=stride, padding=padding), name)
     leaves = {"x": x, "weight": weight} | ({"bias": bias} if bias is not None else {})
     return _gradients(out, inputs, leaves) | {"x": x, "weight": weight}
-
-
-@CONVOLUTION
-def conv2d(ns: dict, inputs: dict, config: dict) -> dict:
-    """``conv2d(x, weight, bias, stride=, padding=)``: values and gradients."""
-    return _convolution(ns, "conv2d", inputs, config)
-
-
-@CONVOLUTION
-def conv2d_im2col(ns: dict, inputs: dict, config: dict) -> dict:
-    """``conv2d_im2col(x, weight, bias, stride=, padding=)``: values and gradients."""
-    return _convolution(ns, "conv2d_im2col", inputs, config)
 
 
 @POOLING
@@ -83,6 +72,7 @@ def im2col(ns: dict, inputs: dict, config: dict) -> dict:
 
 
 def _pool(ns: dict, name: str, inputs: dict, config: dict) -> dict:
+    """``<name>(x, kernel_size[, stride])``: values and d/dx."""
     x = leaf(inputs["x"])
     pool = need(ns, name)
     kernel = _size(config["kernel_size"])
@@ -93,16 +83,22 @@ def _pool(ns: dict, name: str, inputs: dict, config: dict) -> dict:
     return _gradients(returned_tensor(out, name), inputs, {"x": x}) | {"x": x}
 
 
-@POOLING
-def max_pool2d(ns: dict, inputs: dict, config: dict) -> dict:
-    """``max_pool2d(x, kernel_size[, stride])``: values and d/dx."""
-    return _pool(ns, "max_pool2d", inputs, config)
+def _calling(name: str, run, declare):
+    """The driver of the student's function ``name``: ``run(ns, name, inputs, config)``,
+    its outputs declared by ``declare``."""
+
+    def driver(ns: dict, inputs: dict, config: dict) -> dict:
+        return run(ns, name, inputs, config)
+
+    driver.__name__ = driver.__qualname__ = name
+    driver.__doc__ = run.__doc__.replace("<name>", name)
+    return declare(driver)
 
 
-@POOLING
-def avg_pool2d(ns: dict, inputs: dict, config: dict) -> dict:
-    """``avg_pool2d(x, kernel_size[, stride])``: values and d/dx."""
-    return _pool(ns, "avg_pool2d", inputs, config)
+conv2d = _calling("conv2d", _convolution, CONVOLUTION)
+conv2d_im2col = _calling("conv2d_im2col", _convolution, CONVOLUTION)
+max_pool2d = _calling("max_pool2d", _pool, POOLING)
+avg_pool2d = _calling("avg_pool2d", _pool, POOLING)
 
 
 @POOLING
@@ -117,18 +113,23 @@ def adaptive_concat_pool(ns: dict, inputs: dict, config: dict) -> dict:
     return _gradients(out, inputs, {"x": x}) | {"x": x}
 
 
-LAYOUT = (
-    "nn.Conv2d's parameters are `weight` (out_channels, in_channels, kh, kw) and `bias` "
-    "(out_channels,)"
-)
+LAYOUTS = {"weight": "(out_channels, in_channels, kh, kw)", "bias": "(out_channels,)"}
 
 
 def _conv_parameter(layer: nn.Module, name: str, shape: tuple, what: str) -> nn.Parameter:
-    """:func:`~.common.parameter`, its message saying what nn.Conv2d's parameters are."""
-    try:
-        return parameter(layer, name, shape, what)
-    except DriverError as err:
-        raise DriverError(f"{err}; {LAYOUT}") from None
+    """:func:`~.common.parameter`, after a name and a shape checked with nn.Conv2d's words."""
+    value = getattr(layer, name, None)
+    if not isinstance(value, torch.Tensor):
+        raise DriverError(
+            f"{what} has no tensor attribute `{name}`: name the parameters like nn.Conv2d's "
+            "(`weight` and `bias`)"
+        )
+    if tuple(value.shape) != shape:
+        raise DriverError(
+            f"{what}.{name} has shape {tuple(value.shape)}, expected {shape}: nn.Conv2d's "
+            f"{name} is {LAYOUTS[name]}"
+        )
+    return parameter(layer, name, shape, what)
 
 
 def _layer(ns: dict, config: dict) -> tuple[nn.Module, str]:

@@ -33,6 +33,8 @@ SIZES = "h_out = (padded.shape[2] - kh) // sh + 1\n    w_out = (padded.shape[3] 
 POOL_SIZES = "h_out = (x.shape[2] - kh) // sh + 1\n    w_out = (x.shape[3] - kw) // sw + 1"
 PAD = "F.pad(x, (pw, pw, ph, ph))"
 BIAS = "out = out + bias.view(1, -1, 1, 1)"
+IM2COL_CALL = "cols = im2col(x, (kh, kw), stride, padding)"
+EINSUM = 'out = out + torch.einsum("nchw,oc->nohw", window, weight[:, :, i, j])'
 SHORT = "the output is one row and one column short: H_out = "
 ONE_SIDE = (
     "the padding is added on one side only: put ph rows of zeros above *and* below, and pw "
@@ -86,7 +88,6 @@ def _bias_mistakes(name: str) -> list[Mistake]:
     ]  # fmt: skip
 
 
-EINSUM = 'out = out + torch.einsum("nchw,oc->nohw", window, weight[:, :, i, j])'
 CONV_MISTAKES = [
     _mistake("conv2d", "kernel flipped", "the kernel is flipped (a true convolution); deep "
              "learning's convolution is a cross-correlation: out[a, b] adds weight[i, j] * "
@@ -118,7 +119,6 @@ IM2COL_MISTAKES = [
     *_size_and_padding_mistakes("im2col"),
 ]  # fmt: skip
 
-IM2COL_CALL = "cols = im2col(x, (kh, kw), stride, padding)"
 CONV_IM2COL_MISTAKES = [
     _mistake("conv2d_im2col", "weight flattened in another order", "the weight is flattened "
              "in a different order from im2col's rows: weight.reshape(O, -1) puts the channel "
