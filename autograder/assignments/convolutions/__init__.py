@@ -72,7 +72,7 @@ FORBIDDEN_OPS = [
 # slices, as_strided + einsum, Tensor.unfold + tensordot) stayed within 0.85 of the default
 # float32 tolerance of F.conv2d's values on sums of up to 1152 terms, and reached 3.8 at
 # 1800; the probes here keep K <= 576, and 4x the default tolerance (rtol 4e-4, atol 4e-5)
-# leaves a margin of about 5 while every mistake below changes values by O(1).
+# leaves a margin of about 5 while every known mistake (.mistakes) changes values by O(1).
 CONV_TOLERANCE = 4.0
 
 
@@ -124,7 +124,7 @@ REFUSED = {"forbidden_names": FORBIDDEN_NAMES, "forbidden_ops": FORBIDDEN_OPS, "
 CONV = {"tolerance": CONV_TOLERANCE} | REFUSED  # long sums (see CONV_TOLERANCE)
 EXACT = {"tolerance": 1.0} | REFUSED  # copies, maxima and means of a few values
 
-initial = driver.conv_module.outputs
+conv_module = driver.conv_module.outputs
 ASSIGNMENT = Assignment(
     id="convolutions",
     chapters=["convolutions"],
@@ -150,8 +150,8 @@ ASSIGNMENT = Assignment(
              mistakes=ADAPTIVE_MISTAKES, **EXACT),
         Part("conv_module", "Conv2d", conv_module_cases,
              pytorch=PyTorch("torch.nn.Conv2d", {"Conv2d": Conv2dIn64}),
-             checks=[init_scale(initial.initial_weight, "Conv2d's initial weight", fan_in),
-                     independent_draws(initial.initial_weight, initial.initial_weight_again,
+             checks=[init_scale(conv_module.initial_weight, "Conv2d's initial weight", fan_in),
+                     independent_draws(conv_module.initial_weight, conv_module.initial_weight_again,
                                        "Conv2d's initial weight")],
              mistakes=CONV_MODULE_MISTAKES, **CONV),
     ],
