@@ -4,9 +4,12 @@ naming the mistake, and correct submissions written differently get full marks."
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from autograder import compare
+from autograder.grade import Grader
 from tests.submissions import (
     check_release_scores_zero,
     check_solution_scores_full_marks,
@@ -316,13 +319,23 @@ def test_correct_submissions_written_differently_get_full_marks(grader, tmp_path
     assert result.score == result.max_score, result.to_text()
 
 
-def test_outputs_are_held_to_torch_functional_too(grader):
-    """A result that matched a (hypothetically wrong) reference is still checked against
-    torch.nn.functional, computed in float64 when the probes were made."""
+def test_outputs_are_held_to_torch_functional_too(grader, tmp_path):
+    """A result that matches the reference solution is still held to PyTorch's own
+    torch.nn.functional.conv2d (run by the same driver on the same probes, in float64): a
+    PyTorch that disagreed (here its output shifted by 0.5) fails the solution, once, with
+    a message naming it."""
     conv = grader.assignment.part("conv2d")
-    check = conv.checks[0]
-    case, expected = grader.cases(conv)[1], grader.expected(conv)[1]
-    assert check(case, expected, expected) == []
-    shifted = {k: v + 0.5 if k == "out" else v for k, v in expected.items()}
-    messages = check(case, shifted, shifted)
-    assert len(messages) == 1 and "compared with torch.nn.functional" in messages[0], messages
+    functional = conv.pytorch.definitions["conv2d"]
+    shifted = {"conv2d": lambda *args, **kwargs: functional(*args, **kwargs) + 0.5}
+    part = dataclasses.replace(conv, pytorch=dataclasses.replace(conv.pytorch, definitions=shifted))
+    spec = dataclasses.replace(grader.assignment, parts=[part])
+    result = grade(
+        Grader(spec, device="cpu", sandbox=grader.sandbox),
+        tmp_path,
+        source_notebook("convolutions"),
+        only=["conv2d"],
+    )
+    messages = next(p for p in result.parts if p.id == "conv2d").messages
+    held = [m for m in messages if "compared with PyTorch's" in m]
+    assert len(held) == 1, messages
+    assert held[0].startswith("conv2d: output compared with PyTorch's torch.nn.functional.conv2d:")
