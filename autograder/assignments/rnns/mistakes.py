@@ -1,0 +1,164 @@
+"""The known mistakes of the rnns assignment, each with the hint it earns.
+
+The step's formula is shared by the cell and the loop, so its mistakes are made for both
+from edits of the three lines that compute it (:func:`_step_mistakes`).
+"""
+
+from __future__ import annotations
+
+from autograder.checks import ONLY_IF
+from autograder.drivers.rnns import CELL_NAMES
+from autograder.spec import Mistake
+
+TWICE_BIAS = (
+    "a bias is added twice: the step is tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), each bias once"
+)
+NOT_TRANSPOSED = (
+    "a weight is used without transposing it: the step multiplies by weight_ih.T and "
+    "weight_hh.T (weight_hh[j, k] connects unit k of the previous state to unit j of the "
+    "new one, as in nn.Linear)"
+)
+
+
+def _edit(text: str, *replacements: tuple[str, str]) -> str:
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def _step_mistakes(name: str, suffix: str, indent: str) -> list[Mistake]:
+    """Mistakes in the step's formula, shared by the cell and the loop: edits of the three
+    lines that compute it."""
+    w_ih, w_hh, b_ih, b_hh = (f"self.{n}{suffix}" for n in CELL_NAMES)
+    x, out = ("x", "return ") if not suffix else ("x_t", "h = ")
+    step = (f"from_input = {x} @ {w_ih}.T + {b_ih}\n{indent}from_hidden = h @ {w_hh}.T + {b_hh}"
+            f"\n{indent}{out}torch.tanh(from_input + from_hidden)")  # fmt: skip
+    square = f"_only_if({w_ih}.shape[0] == {w_ih}.shape[1]) is None"
+
+    def mistake(what: str, hint: str, *edits: tuple[str, str], guarded=False) -> Mistake:
+        patch = {name: (step, _edit(step, *edits))}
+        return Mistake(f"{name}: {what}", f"{name}: {hint}",
+                       patch | ({"_only_if": ONLY_IF} if guarded else {}))  # fmt: skip
+
+    both = "the step adds both biases, b_ih and b_hh"
+    return [
+        mistake("missing tanh", "the tanh is missing: the new state is "
+                "tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)", ("torch.tanh(", "(")),
+        mistake("relu", "uses ReLU; nn.RNN's (default) nonlinearity is tanh",
+                ("torch.tanh(", "torch.relu(")),
+        mistake("bias_hh twice", TWICE_BIAS, (f"+ {b_hh}", f"+ 2 * {b_hh}")),
+        mistake("bias_ih twice", TWICE_BIAS, (f"+ {b_ih}", f"+ 2 * {b_ih}")),
+        mistake("bias_hh missing", f"bias_hh is missing: {both}", (f" + {b_hh}", "")),
+        mistake("bias_ih missing", f"bias_ih is missing: {both}", (f" + {b_ih}", "")),
+        mistake("weight_hh not transposed", NOT_TRANSPOSED, (f"{w_hh}.T", w_hh)),
+        mistake("weight_ih not transposed", NOT_TRANSPOSED,
+                (f"{w_ih}.T", f"({w_ih} if {square} else None)"), guarded=True),
+        mistake("weights swapped", "weight_ih and weight_hh are swapped: weight_ih multiplies "
+                "the input, weight_hh the previous state",
+                (f"{w_ih}.T", "W_IH"), (f"{w_hh}.T", f"({w_ih}.T if {square} else None)"),
+                ("W_IH", f"{w_hh}.T"), guarded=True),
+    ]  # fmt: skip
+
+
+KEPT_STATE = (
+    "{name}: the state is kept from one call to the next: a call without a state must start "
+    "from zeros every time, as nn.{name} does (keep the state a local variable of forward, "
+    "not an attribute of the module)"
+)
+# The reference, starting a call without a state from the last call's final state.
+KEPT = """
+class {name}({name}):  # the reference, starting from the last call's state when {h} is None
+    def forward(self, x, {h}=None):
+        kept = self.__dict__.get("kept")
+        if {h} is None and kept is not None and kept.shape[{axis}] == x.shape[{axis}]:
+            {h} = kept
+        {result} = super().forward(x, {h})
+        self.kept = {final}.detach()
+        return {result}
+"""
+CELL_KEPT = KEPT.format(name="RNNCell", h="h", axis=0, result="h", final="h")
+RNN_KEPT = KEPT.format(name="RNN", h="h0", axis=1, result="outputs, h_n", final="h_n")
+
+CELL_MISTAKES = [
+    *_step_mistakes("RNNCell", "", " " * 8),
+    Mistake(
+        "RNNCell: h=None not handled",
+        "RNNCell: forward(x) without a state must start from zeros: "
+        "h = x.new_zeros(x.shape[0], hidden_size)",
+        {"RNNCell": ("if h is None:", "if False:")},
+    ),
+    Mistake(
+        "RNNCell: state kept between calls",
+        KEPT_STATE.format(name="RNNCell"),
+        {"RNNCell": CELL_KEPT},
+    ),  # fmt: skip
+]
+
+BATCH_FIRST = """
+class RNN(RNN):  # the reference, reading x as (batch, time, input)
+    def forward(self, x, h0=None):
+        _only_if(h0 is None or x.shape[0] == x.shape[1])
+        outputs, h_n = super().forward(x.transpose(0, 1), h0)
+        return outputs.transpose(0, 1), h_n
+"""
+STEP = "            h = torch.tanh(from_input + from_hidden)\n            outputs.append(h)"
+RNN_MISTAKES = [
+    Mistake("RNN: state kept between calls", KEPT_STATE.format(name="RNN"), {"RNN": RNN_KEPT}),
+    Mistake(
+        "RNN: state reset every step",
+        "RNN: the hidden state is reset at every time step: each step must start from the "
+        "state the previous step produced (that is the network's memory)",
+        {"RNN": ("from_hidden = h @", "from_hidden = torch.zeros_like(h) @")},
+    ),
+    Mistake(
+        "RNN: h0 ignored",
+        "RNN: h0 is ignored: start from h0[0] (shape (B, H)) when it is given; only h0=None "
+        "means zeros. (A second call fed the first call's h_n must continue the sequence.)",
+        {"RNN": (" if h0 is None else h0[0]", "")},
+    ),
+    *_step_mistakes("RNN", "_l0", " " * 12),
+    Mistake(
+        "RNN: time and batch swapped",
+        "RNN: the time and batch axes are swapped: like nn.RNN, x is (T, B, I), time first, "
+        "and outputs is (T, B, H); loop over x[t] for t in range(T)",
+        {"_only_if": ONLY_IF, "RNN": BATCH_FIRST},
+    ),
+    Mistake(
+        "RNN: outputs one step late",
+        "RNN: outputs[t] must be the state *after* reading x[t] (so outputs[-1] equals h_n[0])",
+        {
+            "RNN": (
+                STEP,
+                "            outputs.append(h)\n"
+                "            h = torch.tanh(from_input + from_hidden)",
+            )
+        },
+    ),
+    Mistake(
+        "RNN: h_n without the layer axis",
+        "RNN: h_n must have shape (1, B, H), (layers, batch, hidden) like nn.RNN's: h.unsqueeze(0)",
+        {"RNN": ("h.unsqueeze(0)", "h")},
+    ),
+]
+
+IDENTITY_MISTAKES = [
+    Mistake(
+        "identity_init_: first layer only",
+        "identity_init_: only the first layer's recurrent weights are set; set every "
+        "parameter whose name starts with weight_hh (nn.RNN(num_layers=2) has weight_hh_l0 "
+        "and weight_hh_l1, nn.RNNCell has weight_hh)",
+        {
+            "identity_init_": (
+                'name.startswith("weight_hh")',
+                'name in ("weight_hh_l0", "weight_hh")',
+            )
+        },
+    ),  # fmt: skip
+    Mistake(
+        "identity_init_: input weights too",
+        "identity_init_: the input-to-hidden weights are changed too; only the "
+        "hidden-to-hidden ones (weight_hh*) become the identity",
+        {"identity_init_": ('name.startswith("weight_hh")', 'name.startswith("weight")')},
+    ),
+]
