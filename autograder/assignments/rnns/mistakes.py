@@ -27,13 +27,20 @@ def _edit(text: str, *replacements: tuple[str, str]) -> str:
     return text
 
 
+def _step(suffix: str, indent: str) -> str:
+    """The three lines of the reference that compute a step: the cell's (``suffix`` "") or
+    the loop's ("_l0"), each line after the first indented by ``indent``."""
+    w_ih, w_hh, b_ih, b_hh = (f"self.{n}{suffix}" for n in CELL_NAMES)
+    x, out = ("x", "return ") if not suffix else ("x_t", "h = ")
+    return (f"from_input = {x} @ {w_ih}.T + {b_ih}\n{indent}from_hidden = h @ {w_hh}.T + {b_hh}"
+            f"\n{indent}{out}torch.tanh(from_input + from_hidden)")  # fmt: skip
+
+
 def _step_mistakes(name: str, suffix: str, indent: str) -> list[Mistake]:
     """Mistakes in the step's formula, shared by the cell and the loop: edits of the three
     lines that compute it."""
     w_ih, w_hh, b_ih, b_hh = (f"self.{n}{suffix}" for n in CELL_NAMES)
-    x, out = ("x", "return ") if not suffix else ("x_t", "h = ")
-    step = (f"from_input = {x} @ {w_ih}.T + {b_ih}\n{indent}from_hidden = h @ {w_hh}.T + {b_hh}"
-            f"\n{indent}{out}torch.tanh(from_input + from_hidden)")  # fmt: skip
+    step = _step(suffix, indent)
     square = f"_only_if({w_ih}.shape[0] == {w_ih}.shape[1]) is None"
 
     def mistake(what: str, hint: str, *edits: tuple[str, str], guarded=False) -> Mistake:
@@ -66,19 +73,44 @@ KEPT_STATE = (
     "from zeros every time, as nn.{name} does (keep the state a local variable of forward, "
     "not an attribute of the module)"
 )
-# The reference, starting a call without a state from the last call's final state.
-KEPT = """
-class {name}({name}):  # the reference, starting from the last call's state when {h} is None
-    def forward(self, x, {h}=None):
-        kept = self.__dict__.get("kept")
-        if {h} is None and kept is not None and kept.shape[{axis}] == x.shape[{axis}]:
-            {h} = kept
-        {result} = super().forward(x, {h})
-        self.kept = {final}.detach()
-        return {result}
-"""
-CELL_KEPT = KEPT.format(name="RNNCell", h="h", axis=0, result="h", final="h")
-RNN_KEPT = KEPT.format(name="RNN", h="h0", axis=1, result="outputs, h_n", final="h_n")
+
+
+def _lines(*lines: str) -> str:
+    """Lines of the reference's forward (indented 8; a line's own extra indentation kept)."""
+    return f"\n{8 * ' '}".join(lines)
+
+
+# The reference's forward, from the state it starts from to what it returns; and the same
+# keeping its final state in an attribute, where the next call without a state starts.
+CELL_START = "if h is None:"
+CELL_BODY = _lines(
+    CELL_START, "    h = x.new_zeros(x.shape[0], self.hidden_size)", _step("", 8 * " ")
+)
+CELL_KEPT = _edit(
+    CELL_BODY,
+    (CELL_START, _lines(
+        CELL_START,
+        '    h = getattr(self, "kept", None)  # the last call\'s final state',
+        "    if h is not None and h.shape[0] != x.shape[0]:",
+        "        h = None",
+        CELL_START)),
+    ("return torch.tanh(from_input + from_hidden)", _lines(
+        "h = torch.tanh(from_input + from_hidden)", "self.kept = h.detach()", "return h")),
+)  # fmt: skip
+RNN_START = "h = x.new_zeros(x.shape[1], self.hidden_size) if h0 is None else h0[0]"
+RNN_RETURN = "return torch.stack(outputs), h.unsqueeze(0)"
+STEP = "            h = torch.tanh(from_input + from_hidden)\n            outputs.append(h)"
+RNN_BODY = _lines(RNN_START, "outputs = []", "for x_t in x:  # one time step: (B, I)",
+                  f"    {_step('_l0', 12 * ' ')}", "    outputs.append(h)", RNN_RETURN)  # fmt: skip
+RNN_KEPT = _edit(
+    RNN_BODY,
+    (RNN_START, _lines(
+        'kept = getattr(self, "kept", None)  # the last call\'s h_n',
+        "if h0 is None and kept is not None and kept.shape[1] == x.shape[1]:",
+        "    h0 = kept",
+        RNN_START)),
+    (RNN_RETURN, _lines("self.kept = h.unsqueeze(0).detach()", RNN_RETURN)),
+)  # fmt: skip
 
 CELL_MISTAKES = [
     *_step_mistakes("RNNCell", "", " " * 8),
@@ -91,7 +123,7 @@ CELL_MISTAKES = [
     Mistake(
         "RNNCell: state kept between calls",
         KEPT_STATE.format(name="RNNCell"),
-        {"RNNCell": CELL_KEPT},
+        {"RNNCell": (CELL_BODY, CELL_KEPT)},
     ),  # fmt: skip
 ]
 
@@ -102,9 +134,12 @@ class RNN(RNN):  # the reference, reading x as (batch, time, input)
         outputs, h_n = super().forward(x.transpose(0, 1), h0)
         return outputs.transpose(0, 1), h_n
 """
-STEP = "            h = torch.tanh(from_input + from_hidden)\n            outputs.append(h)"
 RNN_MISTAKES = [
-    Mistake("RNN: state kept between calls", KEPT_STATE.format(name="RNN"), {"RNN": RNN_KEPT}),
+    Mistake(
+        "RNN: state kept between calls",
+        KEPT_STATE.format(name="RNN"),
+        {"RNN": (RNN_BODY, RNN_KEPT)},
+    ),
     Mistake(
         "RNN: state reset every step",
         "RNN: the hidden state is reset at every time step: each step must start from the "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from autograder.drivers import rnns as driver
 from autograder.drivers.rnns import CELL_NAMES, REPEATS, RNN_NAMES
 from autograder.probes import randn
 from autograder.spec import Case
@@ -44,8 +45,8 @@ def cell_cases(gen: torch.Generator) -> list[Case]:
                    "x2": randn(gen, batch, input_size, dtype=dtype)}  # fmt: skip
         if with_h0:
             inputs["h0"] = randn(gen, batch, hidden_size, dtype=dtype)
-        state = (batch, hidden_size)
-        inputs |= _output_weights(gen, {"h1": state, "h2": state}, dtype)
+        state, out = (batch, hidden_size), driver.rnn_cell.outputs
+        inputs |= _output_weights(gen, {out.h1: state, out.h2: state}, dtype)
         config = {"input_size": input_size, "hidden_size": hidden_size, "dtype": dtype}
         cases.append(Case(config, inputs))
     return _repeat_calls(cases, gen, "cell")
@@ -65,12 +66,12 @@ def rnn_cases(gen: torch.Generator) -> list[Case]:
         inputs["x1"] = randn(gen, steps, batch, input_size, dtype=dtype)
         if with_h0:
             inputs["h0"] = randn(gen, 1, batch, hidden_size, dtype=dtype)
-        final = (1, batch, hidden_size)
-        outputs = {"out1": (steps, batch, hidden_size), "h_n1": final}
+        final, out = (1, batch, hidden_size), driver.rnn.outputs
+        shapes = {out.out1: (steps, batch, hidden_size), out.h_n1: final}
         if twice:
             inputs["x2"] = randn(gen, steps + 1, batch, input_size, dtype=dtype)
-            outputs |= {"out2": (steps + 1, batch, hidden_size), "h_n2": final}
-        inputs |= _output_weights(gen, outputs, dtype)
+            shapes |= {out.out2: (steps + 1, batch, hidden_size), out.h_n2: final}
+        inputs |= _output_weights(gen, shapes, dtype)
         config = {"input_size": input_size, "hidden_size": hidden_size, "dtype": dtype}
         cases.append(Case(config, inputs))
     return _repeat_calls(cases, gen, "rnn")
