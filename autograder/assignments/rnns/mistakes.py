@@ -1,7 +1,9 @@
 """The known mistakes of the rnns assignment, each with the hint it earns.
 
 The step's formula is shared by the cell and the loop, so its mistakes are made for both
-from edits of the three lines that compute it (:func:`_step_mistakes`).
+from edits of the three lines that compute it (:func:`_step_mistakes`). Every patch is an
+edit of the reference as a student would write it; those that run on some probes only call
+``_only_if`` (:data:`autograder.checks.ONLY_IF`).
 """
 
 from __future__ import annotations
@@ -127,13 +129,14 @@ CELL_MISTAKES = [
     ),  # fmt: skip
 ]
 
-BATCH_FIRST = """
-class RNN(RNN):  # the reference, reading x as (batch, time, input)
-    def forward(self, x, h0=None):
-        _only_if(h0 is None or x.shape[0] == x.shape[1])
-        outputs, h_n = super().forward(x.transpose(0, 1), h0)
-        return outputs.transpose(0, 1), h_n
-"""
+# The reference reading x as (batch, time, input): runs only where h0 fits that reading.
+BATCH_FIRST = _edit(
+    RNN_BODY,
+    (RNN_START, _lines("_only_if(h0 is None or x.shape[0] == x.shape[1])",
+                       RNN_START.replace("x.shape[1]", "x.shape[0]"))),
+    ("for x_t in x:", "for x_t in x.transpose(0, 1):"),
+    ("torch.stack(outputs)", "torch.stack(outputs, dim=1)"),
+)  # fmt: skip
 RNN_MISTAKES = [
     Mistake(
         "RNN: state kept between calls",
@@ -157,7 +160,7 @@ RNN_MISTAKES = [
         "RNN: time and batch swapped",
         "RNN: the time and batch axes are swapped: like nn.RNN, x is (T, B, I), time first, "
         "and outputs is (T, B, H); loop over x[t] for t in range(T)",
-        {"_only_if": ONLY_IF, "RNN": BATCH_FIRST},
+        {"_only_if": ONLY_IF, "RNN": (RNN_BODY, BATCH_FIRST)},
     ),
     Mistake(
         "RNN: outputs one step late",
