@@ -18,6 +18,8 @@ here from the logits it returns. Known mistakes: :mod:`autograder.assignments.rn
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from autograder.assignments.rnns.mistakes import CELL_MISTAKES, IDENTITY_MISTAKES, RNN_MISTAKES
@@ -64,20 +66,12 @@ class PyTorchModule(nn.Module):
         return self.inner(*args)
 
 
-def pytorch_rnn_cell(input_size: int, hidden_size: int) -> PyTorchModule:
-    return PyTorchModule(nn.RNNCell, input_size, hidden_size)
-
-
-def pytorch_rnn(input_size: int, hidden_size: int) -> PyTorchModule:
-    return PyTorchModule(nn.RNN, input_size, hidden_size)
-
-
 def _hidden_fan_in(case: Case) -> int:
     return case.config["hidden_size"]
 
 
-def _recurrent(part_id: str, title: str, cases, mistakes, pytorch) -> Part:
-    """The cell or the loop: compared with the reference and with PyTorch's ``title``; its
+def _recurrent(part_id: str, title: str, cases, mistakes, kind: type[nn.Module]) -> Part:
+    """The cell or the loop: compared with the reference and with PyTorch's ``kind``; its
     initial recurrent weights drawn at a sensible scale, and anew for each module."""
     outputs = getattr(driver, part_id).outputs  # of the part's driver function: its id
     what = f"{title}'s initial weight_hh"
@@ -85,7 +79,7 @@ def _recurrent(part_id: str, title: str, cases, mistakes, pytorch) -> Part:
         part_id,
         title,
         cases,
-        pytorch=PyTorch(f"nn.{title}", {title: pytorch}),
+        pytorch=PyTorch(f"nn.{title}", {title: partial(PyTorchModule, kind)}),
         checks=[
             init_scale(outputs.initial_weight_hh, what, _hidden_fan_in),
             independent_draws(outputs.initial_weight_hh, outputs.initial_weight_hh_again, what),
@@ -115,8 +109,8 @@ ASSIGNMENT = Assignment(
         "initialisation, and a small language model"
     ),
     parts=[
-        _recurrent("rnn_cell", "RNNCell", cell_cases, CELL_MISTAKES, pytorch_rnn_cell),
-        _recurrent("rnn", "RNN", rnn_cases, RNN_MISTAKES, pytorch_rnn),
+        _recurrent("rnn_cell", "RNNCell", cell_cases, CELL_MISTAKES, nn.RNNCell),
+        _recurrent("rnn", "RNN", rnn_cases, RNN_MISTAKES, nn.RNN),
         Part(
             "identity_init",
             "identity_init_",
