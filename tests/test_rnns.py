@@ -5,6 +5,7 @@ the mistake, and correct submissions written differently get full marks."""
 from __future__ import annotations
 
 import pytest
+from torch import nn
 
 from autograder import compare
 from tests.submissions import (
@@ -447,3 +448,23 @@ def test_state_kept_between_calls_loses_the_part(grader, tmp_path, cell_id, edit
     assert not part(result, part_id).passed, text
     assert "without a state: must start from zeros" in text, text
     assert "the state is kept from one call to the next" in text, text
+
+
+@pytest.mark.parametrize(("part_id", "kind"), [("rnn_cell", nn.RNNCell), ("rnn", nn.RNN)])
+def test_pytorch_runs_through_the_same_driver(grader, part_id, kind):
+    """PyTorch's own module, behind the spec's thin adapter, goes through the part's driver
+    on every probe (the repeated calls of one object included) and agrees with the
+    reference on every compared output: what the grader holds a submission to as well."""
+    p = grader.assignment.part(part_id)
+    adapter = p.pytorch.definitions[p.title](3, 4)
+    assert type(adapter.inner) is kind and list(adapter.modules()) == [adapter]
+    assert [n for n, _ in adapter.named_parameters()] == [
+        n for n, _ in adapter.inner.named_parameters()
+    ]
+    for case, expected in zip(grader.cases(p), grader.expected(p), strict=True):
+        pytorch = case.secret["pytorch"]
+        compared = [k for k in expected if p.compared(k)]
+        assert compared and set(compared) <= set(pytorch), sorted(set(compared) - set(pytorch))
+        for key in compared:
+            assert compare.compare_tensor(key, pytorch[key], expected[key]) is None, key
+    assert any(key.startswith("again_") for key in pytorch)
