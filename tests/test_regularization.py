@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from autograder.assignments import get
 from autograder.grade import Grader
@@ -249,6 +250,24 @@ def test_dropout_is_held_to_pytorchs_own_too(tmp_path):
         result = grader.grade(path, only=["dropout", "dropout_module"])
     for part_id, words in HELD_TO_PYTORCH.items():
         assert words in part(result, part_id).messages[0], result.to_text()
+
+
+def test_pytorchs_own_dropout_and_kaiming_pass_every_check(grader):
+    """The statistical and structural checks test the contract, not our reference's draws:
+    F.dropout's and nn.Dropout's own outputs (the drivers run on them by ``pytorch=``) and
+    nn.init.kaiming_normal_'s pass every check of their parts, on every probe."""
+    spec = grader.assignment
+    for graded in [spec.part("dropout"), spec.part("dropout_module"), spec.part("kaiming_normal")]:
+        for case, expected in zip(grader.cases(graded), grader.expected(graded), strict=True):
+            if graded.id == "kaiming_normal":
+                torch.manual_seed(case.config["seed"])
+                namespace = {"kaiming_normal_": torch.nn.init.kaiming_normal_}
+                got = graded.run(namespace, dict(case.inputs), case.config)
+            else:
+                got = case.secret["pytorch"]
+            assert graded.checks, graded.id
+            problems = [m for check in graded.checks for m in check(case, got, expected, "cpu")]
+            assert problems == [], (graded.id, case.config, problems)
 
 
 DROPOUT_BERNOULLI = '''
