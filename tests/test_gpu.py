@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from autograder import checks, compare
-from autograder.assignments import collab, regularization
+from autograder.assignments import regularization
 from autograder.course.cluster import GPU_MEMORY_SHARE, shared_gpu
 from autograder.course.worker import GraderSettings
 from autograder.device_feedback import CUDA_EXTRA_CPU, limits_on
@@ -67,13 +67,18 @@ def test_agrees_with_widens_on_cuda():
     assert check(case, got, expected, "cuda") == []
 
 
-def test_embedding_held_to_pytorch_widens_on_cuda():
-    weight = torch.linspace(1, 2, 40).reshape(10, 4)
-    idx = torch.tensor([3, 1, 4, 1, 5])
-    case = Case({}, {"weight": weight, "idx": idx})
-    got = {"out": _nudged(weight[idx])}
-    assert collab._matches_pytorch(case, got, {}, "cpu")
-    assert collab._matches_pytorch(case, got, {}, "cuda") == []
+def test_embedding_held_to_pytorch_widens_on_cuda(grader, monkeypatch):
+    """collab's Embedding is held to nn.Embedding's outputs (its driver run on PyTorch's
+    layer), with the comparison's tolerances: a CUDA-sized difference fails only on the CPU."""
+    part = grader.assignment.part("embedding")
+    grader.expected(part)  # runs the driver on the reference and on nn.Embedding
+    case = grader.cases(part)[0]
+    truth = case.secret["pytorch"]
+    got = {**truth, "out": _nudged(truth["out"])}
+    (message,) = grader._compare_pytorch(part, case, got)
+    assert "output compared with PyTorch's nn.Embedding" in message
+    monkeypatch.setattr(grader, "device", "cuda")
+    assert grader._compare_pytorch(part, case, got) == []
 
 
 def test_dropout_scale_checks_widen_on_cuda():

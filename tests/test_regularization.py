@@ -4,8 +4,13 @@ written differently (other ways of drawing the mask or the weights) get full mar
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
+import pytest
+import torch
+
+from autograder.assignments import get
+from autograder.grade import Grader
 from tests.submissions import (
     check_release_scores_zero,
     check_solution_scores_full_marks,
@@ -15,6 +20,7 @@ from tests.submissions import (
     replace_in_cell,
     set_cell,
     source_notebook,
+    write,
 )
 
 pytestmark = pytest.mark.task("regularization")
@@ -220,6 +226,48 @@ def test_a_wrong_dropout_function_costs_the_module_that_uses_it(grader, tmp_path
     result = grade(grader, tmp_path, nb)
     assert not part(result, "dropout").passed and not part(result, "dropout_module").passed
     assert part(result, "kaiming_normal").passed
+
+
+HELD_TO_PYTORCH = {
+    "dropout": "dropout(x, p, training=False) (must return x unchanged) compared with "
+    "PyTorch's F.dropout",
+    "dropout_module": "Dropout(p)(x) after .eval() (must return x unchanged) compared with "
+    "PyTorch's nn.Dropout",
+}
+
+
+def test_dropout_is_held_to_pytorchs_own_too(tmp_path):
+    """The deterministic outputs are held to F.dropout's and nn.Dropout's as well as to the
+    reference's: a reference that disagrees with PyTorch (here: x doubled in evaluation mode)
+    fails its own solution on both dropout parts, and the message names PyTorch's."""
+    spec = get("regularization")
+    broken = replace_in_cell(source_notebook("regularization"), DROP,
+                             "        return x\n", "        return x * 2\n")  # fmt: skip
+    folder = tmp_path / "solutions" / "regularization"
+    folder.mkdir(parents=True)
+    path = write(broken, folder, "regularization.ipynb")
+    with Grader(dataclasses.replace(spec, root=tmp_path), device="cpu") as grader:
+        result = grader.grade(path, only=["dropout", "dropout_module"])
+    for part_id, words in HELD_TO_PYTORCH.items():
+        assert words in part(result, part_id).messages[0], result.to_text()
+
+
+def test_pytorchs_own_dropout_and_kaiming_pass_every_check(grader):
+    """The statistical and structural checks test the contract, not our reference's draws:
+    F.dropout's and nn.Dropout's own outputs (the drivers run on them by ``pytorch=``) and
+    nn.init.kaiming_normal_'s pass every check of their parts, on every probe."""
+    spec = grader.assignment
+    for graded in [spec.part("dropout"), spec.part("dropout_module"), spec.part("kaiming_normal")]:
+        for case, expected in zip(grader.cases(graded), grader.expected(graded), strict=True):
+            if graded.id == "kaiming_normal":
+                torch.manual_seed(case.config["seed"])
+                namespace = {"kaiming_normal_": torch.nn.init.kaiming_normal_}
+                got = graded.run(namespace, dict(case.inputs), case.config)
+            else:
+                got = case.secret["pytorch"]
+            assert graded.checks, graded.id
+            problems = [m for check in graded.checks for m in check(case, got, expected, "cpu")]
+            assert problems == [], (graded.id, case.config, problems)
 
 
 DROPOUT_BERNOULLI = '''

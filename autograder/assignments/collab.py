@@ -2,40 +2,29 @@
 
 Probes are seeded random shapes and values (float32 and float64, batches of one, repeated
 indices, first and last rows); expected values come from the reference solution, and the
-embedding is also held to PyTorch's own ``F.embedding``.
+embedding is also held to PyTorch's own ``nn.Embedding`` (the same driver run on it: its
+constructor and ``weight`` match the exercise's), values and gradients. PyTorch has no
+``sigmoid_range`` and no dot-product models, so those are held to the reference only.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from autograder.checks import flag, normal_draw, rmse_below
-from autograder.compare import compare_tensor
+from autograder.drivers import collab as driver
 from autograder.laws import independent_draws
-from autograder.sandbox.pool import Limits
-from autograder.spec import Assignment, Case, Mistake, Part
+from autograder.probes import index, randn
+from autograder.sandbox import Limits
+from autograder.spec import Assignment, Case, Mistake, Part, PyTorch
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 FORBIDDEN = ["nn.Embedding", "functional.embedding", "F.embedding", "torch.embedding",
              "nn.EmbeddingBag", "embedding_bag"]  # fmt: skip
 FORBIDDEN_OPS = ["aten::embedding"]
 # Probes of a few dozen rows: the reference needs 0.003 to 0.03 s of CPU a part, and even a
 # Python loop over every row stays far below this; an endless loop costs half a second.
 SMALL_PROBES = Limits(cpu=0.5)
-
-
-def _randn(gen: torch.Generator, *shape, dtype="float32") -> torch.Tensor:
-    return torch.randn(*shape, generator=gen, dtype=DTYPES[dtype])
-
-
-def _index(gen: torch.Generator, n: int, shape: tuple) -> torch.Tensor:
-    """Random indices in [0, n), with the first and last rows and a repeat always present."""
-    idx = torch.randint(0, n, shape, generator=gen)
-    flat = idx.view(-1)
-    if flat.numel() >= 3:
-        flat[0], flat[1], flat[2] = 0, n - 1, flat[3 % flat.numel()]
-    return idx
+PARAMS = driver.create_params.outputs
 
 
 def create_params_cases(gen: torch.Generator) -> list[Case]:
@@ -44,12 +33,12 @@ def create_params_cases(gen: torch.Generator) -> list[Case]:
 
 
 def _create_params_shape(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
-    value = got.get("_first")
+    value = got.get(PARAMS.first)
     size = tuple(case.config["size"])
     if not isinstance(value, torch.Tensor) or tuple(value.shape) != size:
         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else None
         return [f"create_params{size}: shape {shape}, expected {size}"]
-    if torch.equal(value, got.get("_second", value)):
+    if torch.equal(value, got.get(PARAMS.second, value)):
         return ["create_params: two calls returned the same values; draw new ones every call"]
     return []
 
@@ -59,32 +48,22 @@ def embedding_cases(gen: torch.Generator) -> list[Case]:
     for n, d, shape, dtype in [(10, 4, (7,), "float32"), (50, 8, (3, 5), "float64"),
                                (20, 3, (2, 3, 4), "float32"), (5, 6, (), "float64"),
                                (64, 16, (1,), "float32")]:  # fmt: skip
-        idx = _index(gen, n, shape)
+        idx = index(gen, n, shape)
         cases.append(Case({"n": n, "d": d, "dtype": dtype}, {
-            "weight": _randn(gen, n, d, dtype=dtype), "idx": idx,
-            "grad_out": _randn(gen, *shape, d, dtype=dtype)}))  # fmt: skip
+            "weight": randn(gen, n, d, dtype=dtype), "idx": idx,
+            "grad_out": randn(gen, *shape, d, dtype=dtype)}))  # fmt: skip
     return cases
-
-
-def _matches_pytorch(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
-    """Hold the student's lookup to PyTorch's own embedding, not only to our reference."""
-    if "out" not in got:
-        return []
-    truth = F.embedding(case.inputs["idx"], case.inputs["weight"])
-    label = "Embedding: output compared with nn.Embedding"
-    problem = compare_tensor(label, got["out"], truth, device)
-    return [problem] if problem else []
 
 
 def sigmoid_range_cases(gen: torch.Generator) -> list[Case]:
     cases = []
     for shape, low, high, dtype in [((5, 7), 0.0, 5.5, "float32"), ((11,), -2.0, 3.0, "float64"),
                                     ((2, 3, 4), 1.0, 1.5, "float32")]:  # fmt: skip
-        x = _randn(gen, *shape, dtype=dtype) * 3
+        x = randn(gen, *shape, dtype=dtype, scale=3)
         cases.append(
             Case(
                 {"low": low, "high": high, "dtype": dtype},
-                {"x": x, "grad_out": _randn(gen, *shape, dtype=dtype)},
+                {"x": x, "grad_out": randn(gen, *shape, dtype=dtype)},
             )
         )
     return cases
@@ -98,14 +77,14 @@ def model_cases(with_bias: bool):
         cases = []
         for n_users, n_items, k, batch, dtype, y_range in shapes:
             config = {"n_users": n_users, "n_items": n_items, "n_factors": k, "dtype": dtype}
-            x = torch.stack([_index(gen, n_users, (batch,)), _index(gen, n_items, (batch,))], 1)
-            inputs = {"user_factors": _randn(gen, n_users, k, dtype=dtype),
-                      "item_factors": _randn(gen, n_items, k, dtype=dtype),
-                      "x": x, "grad_out": _randn(gen, batch, dtype=dtype)}  # fmt: skip
+            x = torch.stack([index(gen, n_users, (batch,)), index(gen, n_items, (batch,))], 1)
+            inputs = {"user_factors": randn(gen, n_users, k, dtype=dtype),
+                      "item_factors": randn(gen, n_items, k, dtype=dtype),
+                      "x": x, "grad_out": randn(gen, batch, dtype=dtype)}  # fmt: skip
             if with_bias:
                 config["y_range"] = y_range
-                inputs["user_bias"] = _randn(gen, n_users, 1, dtype=dtype)
-                inputs["item_bias"] = _randn(gen, n_items, 1, dtype=dtype)
+                inputs["user_bias"] = randn(gen, n_users, 1, dtype=dtype)
+                inputs["item_bias"] = randn(gen, n_items, 1, dtype=dtype)
             cases.append(Case(config, inputs))
         return cases
 
@@ -177,14 +156,14 @@ ASSIGNMENT = Assignment(
             compare=False,
             checks=[
                 flag(
-                    "is_parameter",
+                    PARAMS.is_parameter,
                     "create_params: return an nn.Parameter (wrap the "
                     "tensor in nn.Parameter so modules register it)",
                 ),
-                flag("requires_grad", "create_params: the parameter must require grad"),
+                flag(PARAMS.requires_grad, "create_params: the parameter must require grad"),
                 _create_params_shape,
-                normal_draw("_first", "create_params", 0.01),
-                independent_draws("_first", "_second", "create_params"),
+                normal_draw(PARAMS.first, "create_params", 0.01),
+                independent_draws(PARAMS.first, PARAMS.second, "create_params"),
             ],
         ),
         Part(
@@ -192,17 +171,17 @@ ASSIGNMENT = Assignment(
             "Embedding",
             embedding_cases,
             limits=SMALL_PROBES,
+            pytorch=PyTorch("nn.Embedding", {"Embedding": torch.nn.Embedding}),
             checks=[
-                normal_draw("_initial", "Embedding's initial weight", 0.01, min_count=300),
-                _matches_pytorch,
+                normal_draw(
+                    driver.embedding.outputs.initial,
+                    "Embedding's initial weight",
+                    0.01,
+                    min_count=300,
+                ),
             ],
             forbidden_names=FORBIDDEN,
             forbidden_ops=FORBIDDEN_OPS,
-            labels={
-                "out": "output",
-                "grad_weight": "gradient of weight",
-                "idx": "the index tensor after forward (was it changed in place?)",
-            },
         ),
         Part(
             "sigmoid_range",
@@ -210,11 +189,6 @@ ASSIGNMENT = Assignment(
             sigmoid_range_cases,
             limits=SMALL_PROBES,
             mistakes=SIGMOID_MISTAKES,
-            labels={
-                "out": "output",
-                "grad_x": "gradient with respect to x",
-                "x": "x after the call (was it changed in place?)",
-            },
         ),
         Part(
             "dot_product",
@@ -231,12 +205,6 @@ ASSIGNMENT = Assignment(
                     {"DotProduct": SWAP},
                 )
             ],
-            labels={
-                "out": "predictions",
-                "x": "x after forward (was it changed in place?)",
-                "grad_user_factors": "gradient of user_factors.weight",
-                "grad_item_factors": "gradient of item_factors.weight",
-            },
         ),
         Part(
             "embedding_dot_bias",
@@ -269,14 +237,6 @@ ASSIGNMENT = Assignment(
                     {"EmbeddingDotBias": BIAS_SWAP},
                 ),
             ],
-            labels={
-                "out": "predictions",
-                "x": "x after forward (was it changed in place?)",
-                "grad_user_factors": "gradient of user_factors.weight",
-                "grad_item_factors": "gradient of item_factors.weight",
-                "grad_user_bias": "gradient of user_bias.weight",
-                "grad_item_bias": "gradient of item_bias.weight",
-            },
         ),
         Part(
             "train",
@@ -284,7 +244,7 @@ ASSIGNMENT = Assignment(
             train_cases,
             compare=False,
             reference_outputs=False,
-            checks=[rmse_below("pred", 0.80, "fit_collab")],
+            checks=[rmse_below(driver.train.outputs.pred, 0.80, "fit_collab")],
             forbidden_names=FORBIDDEN,
             forbidden_ops=FORBIDDEN_OPS,
             limits=Limits(wall=120, cpu=240),  # one thread: workers run side by side

@@ -16,6 +16,14 @@ rows and consecutive calls, and no mask drawn twice (:mod:`autograder.laws`:
 every tail is cut at 1e-9, so a correct submission fails a probe's law with probability
 below 2e-8 and a part's five probes below 1e-7; two of 300 independent masks of 256
 elements coincide with probability below 1e-17 at the probes' p).
+
+PyTorch: the deterministic outputs of both dropout parts are also held to PyTorch's own
+``F.dropout`` and ``nn.Dropout`` (the same drivers run on them: same signatures, same
+ValueError for p outside [0, 1]); their draws can't be compared value by value (no two
+implementations draw the same mask), only by the laws above. Kaiming initialisation has no
+``pytorch=``: everything it returns is a random draw or a flag, so nothing can be compared
+value by value with ``nn.init.kaiming_normal_``; the expected spread is its documented
+sqrt(2 / fan_in).
 """
 
 from __future__ import annotations
@@ -26,10 +34,12 @@ import torch
 
 from autograder.checks import flag, normal_draw
 from autograder.compare import widened
+from autograder.drivers import regularization as driver
+from autograder.drivers.outputs import Outputs
 from autograder.laws import decision_law, independent_draws
-from autograder.spec import Assignment, Case, Part
+from autograder.probes import DTYPES, randn
+from autograder.spec import Assignment, Case, Part, PyTorch
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 BANDS = 7.0  # standard errors
 LAW_CALLS = 300  # calls on one input whose decisions are tested against the law
 # Four dimensions: a mask shared along any of them (rows, channels, positions) shows in the
@@ -54,13 +64,13 @@ def dropout_cases(gen: torch.Generator) -> list[Case]:
                                                ((50, 60), 0.8, "float32"),
                                                ((4000,), 0.3, "float64"),
                                                ((2, 3, 16, 16), 0.1, "float32")]):  # fmt: skip
-        x = torch.randn(*shape, generator=gen, dtype=torch.float64)
+        x = randn(gen, *shape, dtype="float64")
         x = x + 0.1 * torch.sign(x)  # |x| >= 0.1
         config = {"p": p, "dtype": dtype, "seed": 100 + index, "law_calls": LAW_CALLS}
         cases.append(Case(config, {"x": x.to(DTYPES[dtype])}))
     for case in cases:  # drawn after the others: the first probes stay what they were
         for key, shape in (("x_law", LAW_SHAPE), ("x_other", OTHER_SHAPE)):
-            x = torch.randn(*shape, generator=gen, dtype=torch.float64)
+            x = randn(gen, *shape, dtype="float64")
             case.inputs[key] = (x + 0.1 * torch.sign(x)).to(DTYPES[case.config["dtype"]])
     return cases
 
@@ -189,8 +199,8 @@ def _gradient(
     return []
 
 
-def _invalid_p(what: str, got: dict) -> list[str]:
-    for key, p in (("_raises_low", -0.1), ("_raises_high", 1.5)):
+def _invalid_p(what: str, got: dict, outputs: Outputs) -> list[str]:
+    for key, p in ((outputs.raises_low, -0.1), (outputs.raises_high, 1.5)):
         code = got.get(key)
         code = int(code.item()) if isinstance(code, torch.Tensor) and code.numel() == 1 else 0
         if code == 0:
@@ -200,13 +210,15 @@ def _invalid_p(what: str, got: dict) -> list[str]:
     return []
 
 
-def dropout_draws(what: str, again_key: str | None = None):
-    """The statistical and structural checks of a dropout part, as one check."""
+def dropout_draws(what: str, outputs: Outputs, again_key: str | None = None):
+    """The statistical and structural checks of a dropout part (its driver's ``outputs``),
+    as one check."""
+    draws = (outputs.out1, outputs.out2, outputs.out_grad)
 
     def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         x, p = case.inputs["x"], case.config["p"]
         outs = []
-        for key in ("_out1", "_out2", "_out_grad"):
+        for key in draws:
             value = _random_output(what, got, key, x)
             if isinstance(value, str):
                 return [value]
@@ -215,28 +227,29 @@ def dropout_draws(what: str, again_key: str | None = None):
         problems = _dropped_fraction(where, p, outs)
         problems = problems or _kept_scale(where, p, x, outs[0], device)
         problems = problems or _independence(where, p, outs[0] == 0, outs[1] == 0)
-        problems = problems or _gradient(where, p, outs[2], got.get("_grad"), device)
+        problems = problems or _gradient(where, p, outs[2], got.get(outputs.grad), device)
         if not problems and again_key:
             again = _random_output(what, got, again_key, x)
             if isinstance(again, str) or not bool((again == 0).any()):
                 problems = [f"{what}: after .eval() then .train(), the module must drop again"]
-        return (problems or _law(what, case, got, again_key is not None)) + _invalid_p(what, got)
+        law = problems or _law(what, case, got, outputs, again_key is not None)
+        return law + _invalid_p(what, got, outputs)
 
     return check
 
 
-def _law(what: str, case: Case, got: dict, module: bool) -> list[str]:
+def _law(what: str, case: Case, got: dict, outputs: Outputs, module: bool) -> list[str]:
     """The decisions of many calls (of one module object) against the contract's law."""
     calls, p = case.config.get("law_calls", 0), case.config["p"]
     if not calls:
         return []
-    drops = got.get("_law")
+    drops = got.get(outputs.law)
     expected = (calls, *case.inputs["x_law"].shape)
     if not isinstance(drops, torch.Tensor) or tuple(drops.shape) != expected:
         return [f"{what}: the repeated calls returned no decisions of shape {expected}"]
     if module:
         what = f"{what}({p}), one module called {calls} times"
-        identity = got.get("_law_eval_identity")
+        identity = got.get(outputs.law_eval_identity)
         if not (isinstance(identity, torch.Tensor) and bool(identity.item())):
             return [
                 f"{what}: switched between .train() and .eval() between calls, it did not "
@@ -245,20 +258,6 @@ def _law(what: str, case: Case, got: dict, module: bool) -> list[str]:
     else:
         what = f"{what}(x, p={p}), called {calls} times"
     return decision_law(what, p, drops)
-
-
-DROPOUT_LABELS = {
-    "x": "x after the calls (was it changed in place?)",
-    "eval_out": "dropout(x, p, training=False) (must return x unchanged)",
-    "p0_out": "dropout(x, p=0.0) (nothing dropped: must return x unchanged)",
-    "p1_out": "dropout(x, p=1.0) (everything dropped: must return zeros)",
-}
-MODULE_LABELS = {
-    "x": "x after the calls (was it changed in place?)",
-    "eval_out": "Dropout(p)(x) after .eval() (must return x unchanged)",
-    "p0_out": "Dropout(0.0)(x) (nothing dropped: must return x unchanged)",
-    "p1_out": "Dropout(1.0)(x) (everything dropped: must return zeros)",
-}
 
 
 # ----------------------------------------------------------------- Kaiming init
@@ -279,17 +278,20 @@ def _fans(shape: tuple) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
+INIT = driver.kaiming_normal.outputs
+
+
 def _kaiming_spread(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
     shape = tuple(case.config["shape"])
     what = f"kaiming_normal_ on a weight of shape {shape}"
-    w = got.get("_w")
+    w = got.get(INIT.w)
     if not isinstance(w, torch.Tensor) or tuple(w.shape) != shape:
         return [f"{what}: no weight of that shape came back"]
     if w.dtype != DTYPES[case.config["dtype"]]:
         return [f"{what}: w is now {w.dtype}, expected {case.config['dtype']}: keep its dtype"]
     fan_in, fan_out = _fans(shape)
     std = math.sqrt(2 / fan_in)
-    problems = normal_draw("_w", what, std, min_count=1000)(case, got, expected)
+    problems = normal_draw(INIT.w, what, std, min_count=1000)(case, got, expected)
     if problems and "standard deviation" in problems[0]:
         sample = float(w.double().std())
         for value, why in [
@@ -330,17 +332,23 @@ ASSIGNMENT = Assignment(
             "dropout",
             "dropout",
             dropout_cases,
-            checks=[dropout_draws("dropout")],
+            pytorch=PyTorch("F.dropout", {"dropout": torch.nn.functional.dropout}),
+            checks=[dropout_draws("dropout", driver.dropout.outputs)],
             forbidden_names=DROPOUT_FORBIDDEN,
-            labels=DROPOUT_LABELS,
         ),
         Part(
             "dropout_module",
             "Dropout",
             dropout_cases,
-            checks=[dropout_draws("Dropout", again_key="_out_train_again")],
+            pytorch=PyTorch("nn.Dropout", {"Dropout": torch.nn.Dropout}),
+            checks=[
+                dropout_draws(
+                    "Dropout",
+                    driver.dropout_module.outputs,
+                    again_key=driver.dropout_module.outputs.out_train_again,
+                )
+            ],
             forbidden_names=DROPOUT_FORBIDDEN,
-            labels=MODULE_LABELS,
         ),
         Part(
             "kaiming_normal",
@@ -349,22 +357,22 @@ ASSIGNMENT = Assignment(
             compare=False,
             checks=[
                 flag(
-                    "_returned_w",
+                    INIT.returned_w,
                     "kaiming_normal_ must return w itself (the tensor it filled), as "
                     "torch.nn.init does",
                 ),
                 flag(
-                    "_filled",
+                    INIT.filled,
                     "kaiming_normal_ did not fill w in place: w still holds values it had "
                     "before the call (fill w itself, e.g. with w.normal_(...))",
                 ),
                 flag(
-                    "_still_parameter",
+                    INIT.still_parameter,
                     "kaiming_normal_ turned the nn.Parameter w into something else (fill it "
                     "in place inside torch.no_grad(); don't replace it)",
                 ),
                 _kaiming_spread,
-                independent_draws("_w", "_w_again", "kaiming_normal_"),
+                independent_draws(INIT.w, INIT.w_again, "kaiming_normal_"),
             ],
             forbidden_names=INIT_FORBIDDEN,
         ),

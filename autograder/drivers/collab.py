@@ -17,23 +17,36 @@ from .common import (
     module,
     need,
     parameter,
+    returned_tensor,
     set_weights,
 )
+from .outputs import produces
 from .runtime import DriverError
 
+CHANGED_X = "x after forward (was it changed in place?)"
 
+
+@produces(recorded=("first", "second", "is_parameter", "requires_grad"))
 def create_params(ns: dict, inputs: dict, config: dict) -> dict:
     """Two draws of ``create_params(*size)``: values, and flags for Parameter/requires_grad."""
     make = need(ns, "create_params")
     first, second = make(*config["size"]), make(*config["size"])
     return {
-        "_first": first,
-        "_second": second,
+        "first": first,
+        "second": second,
         "is_parameter": torch.tensor(isinstance(first, torch.nn.Parameter)),
         "requires_grad": torch.tensor(bool(getattr(first, "requires_grad", False))),
     }
 
 
+@produces(
+    compared={
+        "out": "output",
+        "grad_weight": "gradient of weight",
+        "idx": "the index tensor after forward (was it changed in place?)",
+    },
+    recorded=("initial",),
+)
 def embedding(ns: dict, inputs: dict, config: dict) -> dict:
     """``Embedding(n, d)`` with the probe's weight; forward on ``idx``; weight gradient."""
     n, d = config["n"], config["d"]
@@ -44,19 +57,24 @@ def embedding(ns: dict, inputs: dict, config: dict) -> dict:
     weight = layer.weight
     set_weights([(weight, inputs["weight"])])
     idx = inputs["idx"]
-    out = layer(idx)
-    if not isinstance(out, torch.Tensor):
-        raise DriverError(f"Embedding.forward returned {type(out).__name__}, expected a tensor")
+    out = returned_tensor(layer(idx), "Embedding.forward")
     backward(out, inputs["grad_out"])
-    return {"out": out, "grad_weight": grad_or_zeros(weight), "idx": idx, "_initial": initial}
+    return {"out": out, "grad_weight": grad_or_zeros(weight), "idx": idx, "initial": initial}
 
 
+@produces(
+    compared={
+        "out": "output",
+        "grad_x": "gradient with respect to x",
+        "x": "x after the call (was it changed in place?)",
+    }
+)
 def sigmoid_range(ns: dict, inputs: dict, config: dict) -> dict:
     """``sigmoid_range(x, low, high)``: values and the gradient with respect to ``x``."""
     x = inputs["x"].requires_grad_(True)
-    out = need(ns, "sigmoid_range")(x, config["low"], config["high"])
-    if not isinstance(out, torch.Tensor):
-        raise DriverError(f"sigmoid_range returned {type(out).__name__}, expected a tensor")
+    out = returned_tensor(
+        need(ns, "sigmoid_range")(x, config["low"], config["high"]), "sigmoid_range"
+    )
     backward(out, inputs["grad_out"])
     return {"out": out, "grad_x": grad_or_zeros(x), "x": x}
 
@@ -82,25 +100,39 @@ def _run_model(ns: dict, inputs: dict, config: dict, name: str, biases: bool) ->
     model, params = _collab_model(ns, name, config, biases)
     set_weights([(p, inputs[a]) for a, p in params.items()])
     x = inputs["x"]
-    out = model(x)
-    if not isinstance(out, torch.Tensor):
-        raise DriverError(f"{name}.forward returned {type(out).__name__}, expected a tensor")
+    out = returned_tensor(model(x), f"{name}.forward")
     backward(out, inputs["grad_out"])
     result = {"out": out, "x": x}
     result |= {f"grad_{a}": grad_or_zeros(p) for a, p in params.items()}
     return result
 
 
+FACTOR_GRADIENTS = {
+    "grad_user_factors": "gradient of user_factors.weight",
+    "grad_item_factors": "gradient of item_factors.weight",
+}
+
+
+@produces(compared={"out": "predictions", "x": CHANGED_X} | FACTOR_GRADIENTS)
 def dot_product(ns: dict, inputs: dict, config: dict) -> dict:
     """``DotProduct`` with the probe's factors: predictions (B,) and factor gradients."""
     return _run_model(ns, inputs, config, "DotProduct", biases=False)
 
 
+@produces(
+    compared={"out": "predictions", "x": CHANGED_X}
+    | FACTOR_GRADIENTS
+    | {
+        "grad_user_bias": "gradient of user_bias.weight",
+        "grad_item_bias": "gradient of item_bias.weight",
+    }
+)
 def embedding_dot_bias(ns: dict, inputs: dict, config: dict) -> dict:
     """``EmbeddingDotBias`` with the probe's factors and biases, with or without y_range."""
     return _run_model(ns, inputs, config, "EmbeddingDotBias", biases=True)
 
 
+@produces(recorded=("pred",))
 def train(ns: dict, inputs: dict, config: dict) -> dict:
     """Run the student's ``fit_collab`` on the training ratings; predict the validation pairs."""
     fit = need(ns, "fit_collab")

@@ -1,13 +1,13 @@
 """Drivers of the regularization assignment (run in the sandbox and on the trusted side).
 
-No two implementations of dropout draw the same mask, so the drivers return the random
-draws under keys starting with "_" (not compared with the reference; the assignment's
-checks test them statistically and structurally) next to the deterministic outputs that are
-compared: the identity when not training or at p = 0, zeros at p = 1, the input after the
-calls. Invalid probabilities are tried too, and the outcome is returned as a code:
-0 nothing raised, 1 ValueError, 2 another exception. For the law of the draws (not only
-their mean), each driver also calls dropout ``config["law_calls"]`` times on one small
-input and returns every call's "dropped" decisions (``_law``: (calls, *x_law.shape), 0/1);
+No two implementations of dropout draw the same mask, so the drivers record the random
+draws (declared ``recorded``: not compared with the reference; the assignment's checks test
+them statistically and structurally) next to the deterministic outputs that are compared:
+the identity when not training or at p = 0, zeros at p = 1, the input after the calls.
+Invalid probabilities are tried too, and the outcome is recorded as a code: 0 nothing
+raised, 1 ValueError, 2 another exception. For the law of the draws (not only their mean),
+each driver also calls dropout ``config["law_calls"]`` times on one small input and records
+every call's "dropped" decisions (``law``: (calls, *x_law.shape), 0/1);
 the module's calls go to one ``Dropout`` object, with calls on another batch size and
 in evaluation mode in between.
 """
@@ -17,21 +17,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import device_of, dtype_of, grad_or_zeros, module, need
+from .common import (
+    changed_leaf_in_place,
+    device_of,
+    dtype_of,
+    grad_or_zeros,
+    leaf,
+    module,
+    need,
+    returned_tensor,
+)
+from .outputs import produces
 from .runtime import DriverError, describe_exception
 
 INVALID_P = (-0.1, 1.5)
-
-
-def _tensor(value, what: str, like: torch.Tensor) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise DriverError(f"{what} returned {type(value).__name__}, expected a tensor")
-    if tuple(value.shape) != tuple(like.shape):
-        raise DriverError(
-            f"{what} returned shape {tuple(value.shape)}, expected {tuple(like.shape)} "
-            "(the shape of x)"
-        )
-    return value
+# Recorded by both dropout drivers: three draws, the gradient of the last, the codes of the
+# invalid probabilities, the decisions of the repeated calls.
+DRAWS = ("out1", "out2", "out_grad", "grad", "raises_low", "raises_high", "law")
+CHANGED_X = "x after the calls (was it changed in place?)"
 
 
 ALL_DROPPED = ": with p = 1 every element is dropped, so return zeros (don't divide by 1 - p)"
@@ -47,6 +50,11 @@ def _call(what: str, function, *args, hint: str = "") -> torch.Tensor:
         raise DriverError(f"{what} raised {describe_exception(err)}{hint}") from err
 
 
+def _output(what: str, function, x: torch.Tensor, *args, hint: str = "") -> torch.Tensor:
+    """``function(x, *args)`` (see :func:`_call`), checked to be a tensor of x's shape."""
+    return returned_tensor(_call(what, function, x, *args, hint=hint), what, x.shape)
+
+
 def _raises(function) -> torch.Tensor:
     try:
         function()
@@ -59,18 +67,18 @@ def _raises(function) -> torch.Tensor:
 
 def _with_grad(what: str, function, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``function(x)`` on a copy of ``x`` that requires grad; the output and d(sum)/dx."""
-    leaf = x.clone().requires_grad_(True)
+    x_leaf = leaf(x)
     try:
-        out = _tensor(function(leaf), what, x)
+        out = returned_tensor(function(x_leaf), what, x.shape)
     except RuntimeError as err:
-        if "leaf Variable that requires grad" in str(err):
+        if changed_leaf_in_place(err):
             raise DriverError(
                 f"{what} changed x in place; leave x unchanged and return a new tensor"
             ) from err
         raise
     if out.requires_grad:
         out.sum().backward()
-    return out, grad_or_zeros(leaf)
+    return out, grad_or_zeros(x_leaf)
 
 
 AGAIN = (
@@ -81,40 +89,51 @@ AGAIN = (
 
 def _decisions(what: str, function, x: torch.Tensor) -> torch.Tensor:
     """Which elements of ``x`` (no zeros) ``function(x)`` dropped: 0/1 of x's shape."""
-    return (_tensor(_call(what, function, x, hint=AGAIN), what, x) == 0).to(torch.uint8)
+    return (_output(what, function, x, hint=AGAIN) == 0).to(torch.uint8)
+
+
+def _results(x: torch.Tensor, fixed: tuple, draws: dict, invalid) -> dict:
+    """What a dropout driver returns: x after the calls, the ``fixed`` outputs (in
+    evaluation mode, at p = 0, at p = 1), the ``draws``, and the codes of ``invalid(p)()``
+    for each invalid p (called last, after every draw)."""
+    eval_out, p0, p1 = fixed
+    low, high = (_raises(invalid(q)) for q in INVALID_P)
+    compared = {"x": x, "eval_out": eval_out, "p0_out": p0, "p1_out": p1}
+    return compared | draws | {"raises_low": low, "raises_high": high}
 
 
 def _law(what: str, function, x: torch.Tensor, calls: int) -> dict:
     if not calls:
         return {}
-    return {"_law": torch.stack([_decisions(what, function, x) for _ in range(calls)])}
+    return {"law": torch.stack([_decisions(what, function, x) for _ in range(calls)])}
 
 
+@produces(
+    compared={
+        "x": CHANGED_X,
+        "eval_out": "dropout(x, p, training=False) (must return x unchanged)",
+        "p0_out": "dropout(x, p=0.0) (nothing dropped: must return x unchanged)",
+        "p1_out": "dropout(x, p=1.0) (everything dropped: must return zeros)",
+    },
+    recorded=DRAWS,
+)
 def dropout(ns: dict, inputs: dict, config: dict) -> dict:
     """``dropout(x, p)``, ``dropout(x, p, training=False)``, p = 0 and p = 1, two more draws,
     a draw with the gradient, and the invalid probabilities."""
     fn = need(ns, "dropout")
     x, p = inputs["x"], config["p"]
     call = f"dropout(x, p={p})"
-    out1 = _tensor(_call(call, fn, x, p), call, x)
-    out2 = _tensor(_call(call, fn, x, p), call, x)
+    out1 = _output(call, fn, x, p)
+    out2 = _output(call, fn, x, p)
     eval_call = f"dropout(x, p={p}, training=False)"
-    eval_out = _tensor(_call(eval_call, fn, x, p, False), eval_call, x)
-    p0 = _tensor(_call("dropout(x, p=0.0)", fn, x, 0.0), "dropout(x, p=0.0)", x)
-    p1 = _tensor(_call("dropout(x, p=1.0)", fn, x, 1.0, hint=ALL_DROPPED), "dropout(x, p=1.0)", x)
+    eval_out = _output(eval_call, fn, x, p, False)
+    p0 = _output("dropout(x, p=0.0)", fn, x, 0.0)
+    p1 = _output("dropout(x, p=1.0)", fn, x, 1.0, hint=ALL_DROPPED)
     out_g, grad = _with_grad(call, lambda leaf: fn(leaf, p), x)
-    return {
-        "x": x,
-        "eval_out": eval_out,
-        "p0_out": p0,
-        "p1_out": p1,
-        "_out1": out1,
-        "_out2": out2,
-        "_out_grad": out_g,
-        "_grad": grad,
-        "_raises_low": _raises(lambda: fn(x.clone(), INVALID_P[0])),
-        "_raises_high": _raises(lambda: fn(x.clone(), INVALID_P[1])),
-    } | _law(call, lambda v: fn(v, p), inputs["x_law"], config.get("law_calls", 0))
+    draws = {"out1": out1, "out2": out2, "out_grad": out_g, "grad": grad}
+    return _results(x, (eval_out, p0, p1), draws, lambda q: lambda: fn(x.clone(), q)) | _law(
+        call, lambda v: fn(v, p), inputs["x_law"], config.get("law_calls", 0)
+    )
 
 
 def _layer(ns: dict, p: float) -> nn.Module:
@@ -139,52 +158,49 @@ def _module_law(layer: nn.Module, inputs: dict, config: dict) -> dict:
             _decisions(f"{call} on another batch size", layer, other)
         if index % 11 == 5:
             layer.eval()
-            out = _tensor(_call(f"{call} after .eval()", layer, x, hint=AGAIN), call, x)
+            out = _output(f"{call} after .eval()", layer, x, hint=AGAIN)
             identity = identity and bool(torch.equal(out, x))
             layer.train()
-    return {"_law": torch.stack(drops), "_law_eval_identity": torch.tensor(identity)}
+    return {"law": torch.stack(drops), "law_eval_identity": torch.tensor(identity)}
 
 
+@produces(
+    compared={
+        "x": CHANGED_X,
+        "eval_out": "Dropout(p)(x) after .eval() (must return x unchanged)",
+        "p0_out": "Dropout(0.0)(x) (nothing dropped: must return x unchanged)",
+        "p1_out": "Dropout(1.0)(x) (everything dropped: must return zeros)",
+    },
+    recorded=(*DRAWS, "out_train_again", "law_eval_identity"),
+)
 def dropout_module(ns: dict, inputs: dict, config: dict) -> dict:
     """``Dropout(p)`` as made (training mode), after ``.eval()`` and after ``.train()`` again;
     ``Dropout(0.0)``, ``Dropout(1.0)``, a draw with the gradient, and invalid p."""
     x, p = inputs["x"], config["p"]
     call = f"Dropout({p})(x)"
     layer = _layer(ns, p)
-    out1 = _tensor(_call(call, layer, x), call, x)
-    out2 = _tensor(_call(call, layer, x), call, x)
+    out1 = _output(call, layer, x)
+    out2 = _output(call, layer, x)
     layer.eval()
-    eval_out = _tensor(_call(f"{call} after .eval()", layer, x), call, x)
+    eval_out = _output(f"{call} after .eval()", layer, x)
     layer.train()
-    out3 = _tensor(_call(f"{call} after .train()", layer, x), call, x)
+    out3 = _output(f"{call} after .train()", layer, x)
     out_g, grad = _with_grad(call, layer, x)
-    p0 = _tensor(_call("Dropout(0.0)(x)", _layer(ns, 0.0), x), "Dropout(0.0)(x)", x)
-    p1 = _tensor(
-        _call("Dropout(1.0)(x)", _layer(ns, 1.0), x, hint=ALL_DROPPED), "Dropout(1.0)(x)", x
-    )
+    p0 = _output("Dropout(0.0)(x)", _layer(ns, 0.0), x)
+    p1 = _output("Dropout(1.0)(x)", _layer(ns, 1.0), x, hint=ALL_DROPPED)
 
     def invalid(q: float):
         return lambda: need(ns, "Dropout")(q)(x.clone())
 
-    return {
-        "x": x,
-        "eval_out": eval_out,
-        "p0_out": p0,
-        "p1_out": p1,
-        "_out1": out1,
-        "_out2": out2,
-        "_out_train_again": out3,
-        "_out_grad": out_g,
-        "_grad": grad,
-        "_raises_low": _raises(invalid(INVALID_P[0])),
-        "_raises_high": _raises(invalid(INVALID_P[1])),
-    } | _module_law(layer, inputs, config)
+    draws = {"out1": out1, "out2": out2, "out_train_again": out3, "out_grad": out_g, "grad": grad}
+    return _results(x, (eval_out, p0, p1), draws, invalid) | _module_law(layer, inputs, config)
 
 
+@produces(recorded=("w", "w_again", "returned_w", "filled", "still_parameter"))
 def kaiming_normal(ns: dict, inputs: dict, config: dict) -> dict:
     """``kaiming_normal_(w)`` on a weight of the probe's shape (a plain tensor or an
     nn.Parameter) filled with 7s: the values, and whether w itself was filled and returned;
-    then on a second weight (``_w_again``), for the independence of the calls' draws."""
+    then on a second weight (``w_again``), for the independence of the calls' draws."""
     fn = need(ns, "kaiming_normal_")
     shape = tuple(config["shape"])
     w = torch.full(shape, 7.0, dtype=dtype_of(config), device=device_of(config))
@@ -194,7 +210,7 @@ def kaiming_normal(ns: dict, inputs: dict, config: dict) -> dict:
     try:
         result = fn(w)
     except RuntimeError as err:
-        if "leaf Variable that requires grad" in str(err):
+        if changed_leaf_in_place(err):
             raise DriverError(
                 f"{call}, an nn.Parameter, changed it in place while autograd was recording: "
                 "fill it inside `with torch.no_grad():`, as torch.nn.init does"
@@ -209,9 +225,9 @@ def kaiming_normal(ns: dict, inputs: dict, config: dict) -> dict:
     with torch.no_grad():
         fn(again)  # a second call: its draws must be new ones
     return {
-        "_w": w.detach(),
-        "_w_again": again,
-        "_returned_w": torch.tensor(result is w),
-        "_filled": torch.tensor(not bool((w.detach() == 7.0).any())),
-        "_still_parameter": torch.tensor(kept_parameter),
+        "w": w.detach(),
+        "w_again": again,
+        "returned_w": torch.tensor(result is w),
+        "filled": torch.tensor(not bool((w.detach() == 7.0).any())),
+        "still_parameter": torch.tensor(kept_parameter),
     }
