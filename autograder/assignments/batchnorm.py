@@ -148,22 +148,22 @@ def _stats_mistake(name: str, hint: str, old: str, new: str) -> Mistake:
 
 
 DIMS = "dims = (0, 2, 3)"
+# Statistics over the wrong dimensions, in batch_statistics and in BatchNorm2d alike.
+WRONG_DIMS = [
+    ("per example", "the statistics are taken per example (over H and W only, as instance "
+     "normalization does); batch normalization takes them over the batch and every "
+     "position, dims (0, 2, 3)", "dims = (2, 3)"),
+    ("over the channels", "the statistics are taken over the channels of each example (as "
+     "layer normalization does); batch normalization keeps the channels apart: dims "
+     "(0, 2, 3), one per channel", "dims = (1, 2, 3)"),
+]  # fmt: skip
 STATISTICS_MISTAKES = [
     _stats_mistake(
         "unbiased variance",
         "the variance is the unbiased one (divided by m - 1); batch normalization divides by "
         f"{BIASED}",
         "x.var(dim=dims, unbiased=False)", "x.var(dim=dims)"),
-    _stats_mistake(
-        "per example",
-        "the statistics are taken per example (over H and W only, as instance normalization "
-        "does); batch normalization takes them over the batch and every position, dims (0, 2, 3)",
-        DIMS, "dims = (2, 3)"),
-    _stats_mistake(
-        "over the channels",
-        "the statistics are taken over the channels of each example (as layer normalization "
-        "does); batch normalization keeps the channels apart: dims (0, 2, 3), one per channel",
-        DIMS, "dims = (1, 2, 3)"),
+    *(_stats_mistake(name, hint, DIMS, new) for name, hint, new in WRONG_DIMS),
     _stats_mistake(
         "batch only",
         "the statistics are taken over the batch only; each channel's also take in every "
@@ -177,6 +177,10 @@ UPDATE = (
 )
 NORMALISE = "x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)"
 EVAL_SCALE = "scale = self.weight / torch.sqrt(self.running_var + self.eps)"
+UNBIASED = (
+    "the normalization uses the unbiased variance (divided by m - 1); it divides by the "
+    f"biased one, by {BIASED}; only the running variance is the unbiased one"
+)
 EPS = (
     "eps is added outside the square root: the layer divides by sqrt(var + eps), which "
     "matters when a channel's variance is near eps"
@@ -212,16 +216,10 @@ INIT_MISTAKES = [
 ]
 
 TRAIN_MISTAKES = [
-    _module_mistake(
-        "unbiased variance to normalise",
-        "the normalization uses the unbiased variance (divided by m - 1); it divides by the "
-        f"biased one, by {BIASED}; only the running variance is the unbiased one",
-        "x.var(dim=dims, unbiased=False)", "x.var(dim=dims)"),
-    _module_mistake(
-        "normalised with the running variance's value",
-        "the normalization uses the unbiased variance (divided by m - 1); it divides by the "
-        f"biased one, by {BIASED}; only the running variance is the unbiased one",
-        NORMALISE, NORMALISE.replace("var.view(shape)", "unbiased.view(shape)")),
+    _module_mistake("unbiased variance to normalise", UNBIASED,
+                    "x.var(dim=dims, unbiased=False)", "x.var(dim=dims)"),
+    _module_mistake("normalised with the running variance's value", UNBIASED,
+                    NORMALISE, NORMALISE.replace("var.view(shape)", "unbiased.view(shape)")),
     _module_mistake(
         "biased running variance",
         "running_var is updated with the biased variance; PyTorch keeps the unbiased one, "
@@ -244,16 +242,7 @@ TRAIN_MISTAKES = [
         "weight and bias swapped", "weight and bias are swapped: y = weight * x_hat + bias",
         "return self.weight.view(shape) * x_hat + self.bias.view(shape)",
         "return self.bias.view(shape) * x_hat + self.weight.view(shape)"),
-    _module_mistake(
-        "per example",
-        "the statistics are taken per example (over H and W only, as instance normalization "
-        "does); batch normalization takes them over the batch and every position, dims (0, 2, 3)",
-        DIMS, "dims = (2, 3)"),
-    _module_mistake(
-        "over the channels",
-        "the statistics are taken over the channels of each example (as layer normalization "
-        "does); batch normalization keeps the channels apart: dims (0, 2, 3), one per channel",
-        DIMS, "dims = (1, 2, 3)"),
+    *(_module_mistake(name, hint, DIMS, new) for name, hint, new in WRONG_DIMS),
     _module_mistake(
         "running statistics not detached",
         "the running statistics keep their autograd history: update them under "
@@ -272,7 +261,7 @@ EVAL_MISTAKES = [
         "the running statistics change in evaluation mode: update them only in training mode",
         "        # evaluation: a fixed",
         "        with torch.no_grad():\n"
-        "            mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3))\n"
+        "            mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)\n"
         "            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)\n"
         "            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var)\n"
         "        # evaluation: a fixed"),
