@@ -279,11 +279,13 @@ EVAL_MISTAKES = [
 BATCHNORM2D = PyTorch("nn.BatchNorm2d", {"BatchNorm2d": nn.BatchNorm2d})
 
 
-def _module_part(part_id: str, cases, mistakes: list[Mistake], **extra) -> Part:
+def _module_part(part_id: str, title: str, cases, mistakes: list[Mistake], **extra) -> Part:
+    """A part graded on the student's ``BatchNorm2d``; ``title`` says which side of it."""
     return Part(
         part_id,
-        "BatchNorm2d",
+        title,
         cases,
+        names=["BatchNorm2d"],
         pytorch=BATCHNORM2D,
         forbidden_names=FORBIDDEN_NAMES,
         forbidden_ops=FORBIDDEN_OPS,
@@ -309,9 +311,12 @@ ASSIGNMENT = Assignment(
             forbidden_ops=FORBIDDEN_OPS,
             mistakes=STATISTICS_MISTAKES,
         ),
-        _module_part("batchnorm_init", init_cases, INIT_MISTAKES),
+        _module_part(
+            "batchnorm_init", "BatchNorm2d: parameters and buffers", init_cases, INIT_MISTAKES
+        ),
         _module_part(
             "batchnorm_train",
+            "BatchNorm2d in training mode",
             train_cases,
             TRAIN_MISTAKES,
             checks=[
@@ -322,6 +327,6 @@ ASSIGNMENT = Assignment(
                 )
             ],
         ),
-        _module_part("batchnorm_eval", eval_cases, EVAL_MISTAKES),
+        _module_part("batchnorm_eval", "BatchNorm2d in evaluation mode", eval_cases, EVAL_MISTAKES),
     ],
 )
