@@ -263,3 +263,16 @@ def test_pytorch_layer_is_refused_however_reached(grader, tmp_path, name):
     for part_id in MODULE_PARTS[1:]:
         failed = part(result, part_id)
         assert not failed.passed and phrase in " ".join(failed.messages), result.to_text()
+
+
+def test_every_forbidden_operator_prefix_names_real_operators():
+    """A misspelt prefix would forbid nothing: each names at least one registered operator,
+    and none names one that the reference needs."""
+    import torch
+
+    names = torch._C._dispatch_get_all_op_names()
+    needed = ("aten::mean", "aten::var", "aten::sqrt", "aten::mul", "aten::add", "aten::sub")
+    for part_ in SPEC.parts:
+        for prefix in part_.forbidden_ops:
+            assert any(n.startswith(prefix) for n in names), prefix
+            assert not any(n.startswith(prefix) for n in needed), prefix
