@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from autograder.assignments import get, optimizers
-from autograder.checks import TRAJECTORY_TOLERANCES, first_divergence
+from autograder.checks import TRAJECTORY_TOLERANCES, first_divergence, pytorch_trajectory
 from autograder.drivers.runtime import load_statements
+from autograder.spec import Case
 from tests.submissions import (
     check_release_scores_zero,
     check_solution_scores_full_marks,
@@ -63,6 +64,24 @@ def test_probes_are_well_conditioned(grader, part_id):
         truth = case.secret["pytorch"]["trajectory"]
         growth = float((perturbed.double() - truth.double()).abs().max()) / size
         assert growth < 100, f"{case.config}: a perturbation grows {growth:.3g}-fold"
+
+
+def test_trajectory_check_reads_pytorchs_run_of_the_driver():
+    """The optimizer parts' trajectory check reads the output of PyTorch's run (the part's
+    ``pytorch=``), names the first step that leaves it, and never runs without it."""
+    truth = torch.linspace(1, 2, 40, dtype=torch.float64).reshape(10, 4)
+    check = pytorch_trajectory("trajectory", "SGD", "torch.optim.SGD")
+    case = Case({}, secret={"pytorch": {"trajectory": truth}})
+    assert check(case, {"trajectory": truth.clone()}, {}) == []
+    off = truth.clone()
+    off[3:] += 1e-6
+    (message,) = check(case, {"trajectory": off}, {"trajectory": off})
+    assert "SGD: differs from torch.optim.SGD first at step 3 of 9" in message, message
+    with pytest.raises(KeyError):
+        check(Case({}), {"trajectory": truth}, {})
+    for spec in get("optimizers").parts[1:]:
+        assert spec.pytorch.definitions == {spec.title: getattr(torch.optim, spec.title)}
+        assert "trajectory" in spec.outputs.recorded  # held to torch.optim by the check only
 
 
 @pytest.mark.parametrize("part_id", [p.id for p in get("optimizers").parts])
