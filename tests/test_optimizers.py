@@ -187,6 +187,9 @@ WRONG = {
     "base: zero_grad makes zero gradients": (
         BASE, "p.grad = None", "p.grad = torch.zeros_like(p)", "sgd",
         "even one that never had a gradient"),
+    "base: zero_grad makes zero gradients, seen by AdamW": (
+        BASE, "p.grad = None", "p.grad = torch.zeros_like(p)", "adamw",
+        "zero_grad() may be giving them a zero gradient"),
     "Adam: one step count for all parameters, advanced per parameter": (
         ADAM_CELL, "self.steps[i] += 1\n                t = self.steps[i]",
         "self.steps[0] += 1\n                t = self.steps[0]", "adam",

@@ -338,7 +338,8 @@ ADAMW_MISTAKES = [
     Mistake(
         "decay without gradient",
         "AdamW: parameters whose .grad is None are decayed too; skip them entirely, as "
-        "torch.optim does",
+        "torch.optim does (if step() skips them already, zero_grad() may be giving them a "
+        "zero gradient: set p.grad = None there)",
         {"AdamW": ADAMW_DECAY_WITHOUT_GRAD},
     ),
     Mistake(
@@ -346,5 +347,7 @@ ADAMW_MISTAKES = [
         "AdamW: the default weight_decay is 1e-2 (as in torch.optim.AdamW), not 0",
         {"AdamW": ("weight_decay=1e-2)", "weight_decay=0.0)")},
     ),
-    *_adam_mistakes("AdamW"),
+    # A zero_grad() that makes zero gradients moves AdamW exactly as "decay without
+    # gradient" does (zero moments, so only the decay acts): that hint names both.
+    *[m for m in _adam_mistakes("AdamW") if m.name != "zero_grad makes zero gradients"],
 ]
