@@ -264,3 +264,16 @@ def _only_if(condition):
     if not condition:
         raise MistakeNotApplicable()
 '''
+
+
+def pytorch_trajectory(key: str, what: str, reference: str, **options) -> Check:
+    """:func:`trajectory` held to PyTorch's own run of the part's driver (``Part.pytorch``):
+    the output ``key`` of ``case.secret["pytorch"]``, which the grader puts there. The
+    ``options`` are :func:`trajectory`'s (``context``, ``first_step``, ``tolerances``)."""
+    check = trajectory(key, what, reference, secret_key=key, **options)
+
+    def against_pytorch(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
+        truth = Case(case.config, case.inputs, {key: case.secret["pytorch"][key]})
+        return check(truth, got, expected, device)
+
+    return against_pytorch

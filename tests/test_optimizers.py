@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from autograder.assignments import get, optimizers
-from autograder.checks import TRAJECTORY_TOLERANCES, first_divergence
+from autograder.checks import TRAJECTORY_TOLERANCES, first_divergence, pytorch_trajectory
 from autograder.drivers.runtime import load_statements
 from autograder.spec import Case
 from tests.submissions import (
@@ -41,7 +41,7 @@ def test_reference_agrees_with_torch_optim(grader, part_id):
     """The expected side is torch.optim itself; the reference must follow it closely."""
     spec = grader.assignment.part(part_id)
     for case, expected in zip(grader.cases(spec), grader.expected(spec), strict=True):
-        ours, theirs = expected["trajectory"], case.secret["trajectory"]
+        ours, theirs = expected["trajectory"], case.secret["pytorch"]["trajectory"]
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
         rtol, atol = (1e-12, 1e-13) if ours.dtype == torch.float64 else (1e-5, 1e-6)
         assert first_divergence(ours, theirs, rtol, atol) is None, case.config
@@ -55,15 +55,33 @@ def test_probes_are_well_conditioned(grader, part_id):
     correct implementations (which round differently) would part ways: perturb every input
     by a relative 1e-10 (float64) or 1e-6 (float32) and rerun torch.optim."""
     spec = grader.assignment.part(part_id)
-    name = spec.names[0]
     gen = torch.Generator().manual_seed(0)
-    for case in grader.cases(spec):
+    for case, _ in zip(grader.cases(spec), grader.expected(spec), strict=True):
         size = 1e-10 if case.config["dtype"] == "float64" else 1e-6
         inputs = {k: v * (1 + size * torch.randn(v.shape, generator=gen, dtype=v.dtype))
                   for k, v in case.inputs.items()}  # fmt: skip
-        perturbed = optimizers.torch_trajectory(name, Case(case.config, inputs))
-        growth = float((perturbed.double() - case.secret["trajectory"].double()).abs().max()) / size
+        perturbed = spec.run(dict(spec.pytorch.definitions), inputs, case.config)["trajectory"]
+        truth = case.secret["pytorch"]["trajectory"]
+        growth = float((perturbed.double() - truth.double()).abs().max()) / size
         assert growth < 100, f"{case.config}: a perturbation grows {growth:.3g}-fold"
+
+
+def test_trajectory_check_reads_pytorchs_run_of_the_driver():
+    """The optimizer parts' trajectory check reads the output of PyTorch's run (the part's
+    ``pytorch=``), names the first step that leaves it, and never runs without it."""
+    truth = torch.linspace(1, 2, 40, dtype=torch.float64).reshape(10, 4)
+    check = pytorch_trajectory("trajectory", "SGD", "torch.optim.SGD")
+    case = Case({}, secret={"pytorch": {"trajectory": truth}})
+    assert check(case, {"trajectory": truth.clone()}, {}) == []
+    off = truth.clone()
+    off[3:] += 1e-6
+    (message,) = check(case, {"trajectory": off}, {"trajectory": off})
+    assert "SGD: differs from torch.optim.SGD first at step 3 of 9" in message, message
+    with pytest.raises(KeyError):
+        check(Case({}), {"trajectory": truth}, {})
+    for spec in get("optimizers").parts[1:]:
+        assert spec.pytorch.definitions == {spec.title: getattr(torch.optim, spec.title)}
+        assert "trajectory" in spec.outputs.recorded  # held to torch.optim by the check only
 
 
 @pytest.mark.parametrize("part_id", [p.id for p in get("optimizers").parts])
@@ -82,7 +100,7 @@ def test_every_mistake_applies_to_the_reference_and_differs(grader, part_id):
             except Exception:  # noqa: BLE001 - a mistake may crash, which differs
                 differs = True
                 break
-            key = "trajectory" if "trajectory" in wrong else "_losses"
+            key = "trajectory" if "trajectory" in wrong else "losses"
             rtol, atol = TRAJECTORY_TOLERANCES[expected[key].dtype]
             if wrong[key].shape != expected[key].shape or first_divergence(
                 wrong[key], expected[key], rtol, atol
@@ -169,6 +187,9 @@ WRONG = {
     "base: zero_grad makes zero gradients": (
         BASE, "p.grad = None", "p.grad = torch.zeros_like(p)", "sgd",
         "even one that never had a gradient"),
+    "base: zero_grad makes zero gradients, seen by AdamW": (
+        BASE, "p.grad = None", "p.grad = torch.zeros_like(p)", "adamw",
+        "zero_grad() may be giving them a zero gradient"),
     "Adam: one step count for all parameters, advanced per parameter": (
         ADAM_CELL, "self.steps[i] += 1\n                t = self.steps[i]",
         "self.steps[0] += 1\n                t = self.steps[0]", "adam",

@@ -5,10 +5,10 @@ a seeded problem (a quadratic bowl, Rosenbrock's valley or a small tanh MLP), ha
 parameters to the student's optimizer class and run the usual loop (``zero_grad``, loss,
 ``backward``, ``step``) for a fixed number of steps, recording every parameter after every
 step: the trajectory. The trusted side runs the same driver with ``torch.optim``'s class in
-place of the student's, so both trajectories come from the very same calls. A probe may
-also ask for a ``twin`` (a second optimizer of the class stepping a copy of the problem
-alongside: instances must not share state) and a ``restart_at`` step (where a new optimizer
-takes over the same parameters: its state must start empty).
+place of the student's (the part's ``pytorch=``), so both trajectories come from the very
+same calls. A probe may also ask for a ``twin`` (a second optimizer of the class stepping a
+copy of the problem alongside: instances must not share state) and a ``restart_at`` step
+(where a new optimizer takes over the same parameters: its state must start empty).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import itertools
 import torch
 from torch import nn
 
-from .common import need
+from .common import changed_leaf_in_place, leaf, need
+from .outputs import produces
 from .runtime import DriverError, describe_exception
 
 
@@ -47,9 +48,18 @@ def _as_scalar(value, what: str) -> torch.Tensor:
     raise DriverError(f"{what} is a {type(value).__name__}, expected a 0-dim tensor")
 
 
+@produces(
+    compared={
+        "a": "the returned a",
+        "b": "the returned b",
+        "x": "x after the call (was it changed in place?)",
+        "y": "y after the call (was it changed in place?)",
+    },
+    recorded=("losses",),
+)
 def fit_line(ns: dict, inputs: dict, config: dict) -> dict:
-    """``fit_line(x, y, lr, steps) -> (a, b, losses)``; also x and y after the call. The
-    losses are checked step by step (by a check, hence the leading underscore)."""
+    """``fit_line(x, y, lr, steps) -> (a, b, losses)``; also x and y (n,) after the call.
+    The losses (steps,) are checked step by step, by the part's check."""
     x, y = inputs["x"], inputs["y"]
     result = need(ns, "fit_line")(x, y, config["lr"], config["steps"])
     if not isinstance(result, tuple | list) or len(result) != 3:
@@ -58,20 +68,16 @@ def fit_line(ns: dict, inputs: dict, config: dict) -> dict:
     return {
         "a": _as_scalar(a, "the returned a"),
         "b": _as_scalar(b, "the returned b"),
-        "_losses": _as_vector(losses, "the returned losses", x.dtype),
+        "losses": _as_vector(losses, "the returned losses", x.dtype),
         "x": x,
         "y": y,
     }
 
 
 # ----------------------------------------------------------------- problems
-def _leaf(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.clone().requires_grad_(True)
-
-
 def _bowl(inputs: dict):
     """A quadratic bowl 0.5 z^T H z over z = (w, u.flatten()) - center; two parameters."""
-    params = [_leaf(inputs["w"]), _leaf(inputs["u"])]
+    params = [leaf(inputs["w"]), leaf(inputs["u"])]
     hessian, center = inputs["hessian"], inputs["center"]
 
     def loss():
@@ -83,7 +89,7 @@ def _bowl(inputs: dict):
 
 def _rosenbrock(inputs: dict):
     """Rosenbrock's valley, one (x, y) start point per row of a (k, 2) parameter, summed."""
-    params = [_leaf(inputs["xy"])]
+    params = [leaf(inputs["xy"])]
 
     def loss():
         x, y = params[0][:, 0], params[0][:, 1]
@@ -105,7 +111,7 @@ def _mlp(inputs: dict):
     params = list(model.parameters())
     handed = model.parameters()
     if "frozen" in inputs:
-        frozen = _leaf(inputs["frozen"])
+        frozen = leaf(inputs["frozen"])
         params.append(frozen)
         handed = itertools.chain(handed, [frozen])
 
@@ -136,8 +142,7 @@ def _call(call: str, method, err_hint: str) -> None:
     try:
         method()
     except RuntimeError as err:
-        text = str(err)
-        if "leaf Variable that requires grad" in text and "in-place" in text:
+        if changed_leaf_in_place(err) and "in-place" in str(err):
             raise DriverError(
                 f"{call}.{method.__name__}() changed a parameter in place while autograd was "
                 "recording: do the update inside `with torch.no_grad():`"
@@ -219,17 +224,17 @@ def run_optimizer(ns: dict, name: str, inputs: dict, config: dict) -> dict:
     }
 
 
-def sgd(ns: dict, inputs: dict, config: dict) -> dict:
-    return run_optimizer(ns, "SGD", inputs, config)
+def _driver(name: str):
+    """The driver of the part ``name.lower()``: :func:`run_optimizer` on the class ``name``.
+    Its outputs are read by the part's checks only (the trajectory step by step, against
+    torch.optim's run of this same driver; the flags as flags): none is compared value by
+    value with the reference."""
+
+    def run(ns: dict, inputs: dict, config: dict) -> dict:
+        return run_optimizer(ns, name, inputs, config)
+
+    run.__name__ = run.__qualname__ = name.lower()
+    return produces(recorded=("trajectory", "grads_cleared", "params_kept"))(run)
 
 
-def rmsprop(ns: dict, inputs: dict, config: dict) -> dict:
-    return run_optimizer(ns, "RMSprop", inputs, config)
-
-
-def adam(ns: dict, inputs: dict, config: dict) -> dict:
-    return run_optimizer(ns, "Adam", inputs, config)
-
-
-def adamw(ns: dict, inputs: dict, config: dict) -> dict:
-    return run_optimizer(ns, "AdamW", inputs, config)
+sgd, rmsprop, adam, adamw = (_driver(name) for name in ("SGD", "RMSprop", "Adam", "AdamW"))

@@ -4,7 +4,9 @@ The gradient-descent part is compared with the reference solution's run, loss by
 optimizer is run on seeded problems (a quadratic bowl, Rosenbrock's valley, a small tanh MLP
 whose parameters come as a one-shot generator, with a parameter that never gets a gradient)
 for 60 to 100 steps, and its whole parameter trajectory is compared with the one
-``torch.optim`` itself produces on the same problem, computed here when the probes are made.
+``torch.optim`` itself produces on the same problem: the part's ``pytorch=`` runs the same
+driver with ``torch.optim``'s class in place of the student's, and the trajectory check reads
+that run (``case.secret["pytorch"]``) with its own tolerances and step-naming message.
 Rosenbrock is probed in float64 only: there float32 runs of two correct implementations drift
 apart within a hundred steps. A last probe per optimizer checks that state lives in the
 instance: a second optimizer steps a copy of the problem alongside the first (shared state
@@ -32,13 +34,15 @@ from autograder.checks import (
     TRAJECTORY_TOLERANCES,
     first_divergence,
     flag,
+    pytorch_trajectory,
     trajectory,
 )
 from autograder.compare import tolerance
 from autograder.drivers import optimizers as driver
-from autograder.spec import Assignment, Case, Mistake, Part
+from autograder.probes import DTYPES, randn
+from autograder.spec import Assignment, Case, Mistake, Part, PyTorch
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+F64 = "float64"  # every probe is drawn in float64, then cast to the probe's dtype
 TORCH_OPTIMIZERS = ["SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "NAdam",
                     "RAdam", "ASGD", "Rprop", "LBFGS", "SparseAdam", "Adafactor"]  # fmt: skip
 FORBIDDEN = [f"optim.{name}" for name in TORCH_OPTIMIZERS] + [
@@ -56,8 +60,8 @@ def line_cases(gen: torch.Generator) -> list[Case]:
     for n, slope, intercept, lr, steps, dtype in [(40, 3.0, -2.0, 0.1, 30, "float32"),
                                                   (25, -1.5, 4.0, 0.05, 40, "float64"),
                                                   (5, 0.5, 0.5, 0.2, 10, "float32")]:  # fmt: skip
-        x = torch.randn(n, generator=gen, dtype=torch.float64) * 1.5 + 0.5
-        y = slope * x + intercept + 0.3 * torch.randn(n, generator=gen, dtype=torch.float64)
+        x = randn(gen, n, dtype=F64, scale=1.5) + 0.5
+        y = slope * x + intercept + randn(gen, n, dtype=F64, scale=0.3)
         config = {"lr": lr, "steps": steps, "dtype": dtype}
         cases.append(Case(config, {"x": x.to(DTYPES[dtype]), "y": y.to(DTYPES[dtype])}))
     return cases
@@ -72,13 +76,13 @@ def _line_context(case: Case) -> str:
 def _bowl(gen: torch.Generator) -> dict:
     """0.5 z^T H z, z = (w, u.flatten()) - center: H has eigenvalues from 0.5 to 5."""
     n = 12
-    q, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+    q, _ = torch.linalg.qr(randn(gen, n, n, dtype=F64))
     curvatures = torch.logspace(math.log10(0.5), math.log10(5.0), n, dtype=torch.float64)
     return {
-        "w": 2 * torch.randn(6, generator=gen, dtype=torch.float64),
-        "u": 2 * torch.randn(2, 3, generator=gen, dtype=torch.float64),
+        "w": randn(gen, 6, dtype=F64, scale=2),
+        "u": randn(gen, 2, 3, dtype=F64, scale=2),
         "hessian": (q * curvatures) @ q.T,
-        "center": torch.randn(n, generator=gen, dtype=torch.float64),
+        "center": randn(gen, n, dtype=F64),
     }
 
 
@@ -91,26 +95,25 @@ def _rosenbrock(gen: torch.Generator) -> dict:
 
 def _mlp(gen: torch.Generator, frozen: bool) -> dict:
     """A 5 -> 8 -> 1 tanh network and 32 points of a smooth function plus noise."""
-    x = torch.randn(32, 5, generator=gen, dtype=torch.float64)
+    x = randn(gen, 32, 5, dtype=F64)
     y = torch.sin(x[:, :1] * 2) + 0.5 * x[:, 1:2] - x[:, 2:3] * x[:, 3:4]
-    y = y + 0.1 * torch.randn(32, 1, generator=gen, dtype=torch.float64)
+    y = y + randn(gen, 32, 1, dtype=F64, scale=0.1)
     inputs = {
-        "W1": 0.5 * torch.randn(8, 5, generator=gen, dtype=torch.float64),
-        "b1": 0.1 * torch.randn(8, generator=gen, dtype=torch.float64),
-        "W2": 0.5 * torch.randn(1, 8, generator=gen, dtype=torch.float64),
-        "b2": 0.1 * torch.randn(1, generator=gen, dtype=torch.float64),
+        "W1": randn(gen, 8, 5, dtype=F64, scale=0.5),
+        "b1": randn(gen, 8, dtype=F64, scale=0.1),
+        "W2": randn(gen, 1, 8, dtype=F64, scale=0.5),
+        "b2": randn(gen, 1, dtype=F64, scale=0.1),
         "X": x,
         "Y": y,
     }
     if frozen:
-        inputs["frozen"] = torch.randn(3, generator=gen, dtype=torch.float64)
+        inputs["frozen"] = randn(gen, 3, dtype=F64)
     return inputs
 
 
-def optimizer_cases(name: str, probes: list[tuple]):
-    """Cases for optimizer ``name``: (problem, dtype, steps, kwargs[, more config, e.g.
-    ``STATE``]) each. The trajectory of
-    ``torch.optim.<name>`` on the probe goes into the case's secret."""
+def optimizer_cases(probes: list[tuple]):
+    """Cases of an optimizer part: (problem, dtype, steps, kwargs[, more config, e.g.
+    ``STATE``]) each. Inputs are float64 draws cast to the probe's dtype."""
 
     def make(gen: torch.Generator) -> list[Case]:
         cases = []
@@ -122,19 +125,10 @@ def optimizer_cases(name: str, probes: list[tuple]):
             inputs = {k: v.to(DTYPES[dtype]) for k, v in inputs.items()}
             config = {"problem": problem, "dtype": dtype, "steps": steps, "kwargs": kwargs}
             config |= more[0] if more else {}
-            case = Case(config, inputs)
-            case.secret["trajectory"] = torch_trajectory(name, case)
-            cases.append(case)
+            cases.append(Case(config, inputs))
         return cases
 
     return make
-
-
-def torch_trajectory(name: str, case: Case) -> torch.Tensor:
-    """The trajectory of ``torch.optim.<name>`` on the case: the expected side."""
-    inputs = {k: v.clone() for k, v in case.inputs.items()}
-    namespace = {name: getattr(torch.optim, name)}
-    return driver.run_optimizer(namespace, name, inputs, case.config)["trajectory"]
 
 
 def _context(name: str):
@@ -153,11 +147,11 @@ def _context(name: str):
     return describe
 
 
-def _still(name: str):
-    """A specific word when the parameters never moved at all."""
+def _still(name: str, key: str):
+    """A specific word when the parameters (the output ``key``) never moved at all."""
 
     def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
-        path = got.get("trajectory")
+        path = got.get(key)
         if not isinstance(path, torch.Tensor) or path.dim() != 2 or len(path) < 2:
             return []
         if bool((path == path[0]).all()):
@@ -171,13 +165,13 @@ def _still(name: str):
     return check
 
 
-def _own_state(name: str):
+def _own_state(name: str, key: str):
     """On the probe with a twin and a restart (every earlier probe passed), name what the
-    step at which the trajectory leaves torch.optim's points to."""
+    step at which the trajectory (the output ``key``) leaves torch.optim's points to."""
 
     def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
-        restart, path = case.config.get("restart_at"), got.get("trajectory")
-        truth = case.secret.get("trajectory")
+        restart, path = case.config.get("restart_at"), got.get(key)
+        truth = case.secret["pytorch"][key]
         if restart is None or not isinstance(path, torch.Tensor) or path.shape != truth.shape:
             return []
         rtol, atol = TRAJECTORY_TOLERANCES.get(truth.dtype, (0.0, 0.0))
@@ -202,38 +196,34 @@ def _own_state(name: str):
     return check
 
 
-def _zero_grad_checks(name: str) -> list:
-    return [
-        flag(
-            "grads_cleared",
-            f"{name}.zero_grad() left a gradient behind: set every p.grad to None (or zero it)",
-        ),
-        flag("params_kept", f"{name}.zero_grad() changed the parameters; it must only clear grads"),
-    ]
-
-
-def optimizer_part(name: str, title: str, probes: list[tuple], mistakes: list[Mistake]) -> Part:
+def optimizer_part(name: str, probes: list[tuple], mistakes: list[Mistake]) -> Part:
+    """The part ``name.lower()`` (driver function of that name) grading the class ``name``
+    against ``torch.optim.<name>``: its trajectory step by step, then the flags."""
+    outputs, reference = getattr(driver, name.lower()).outputs, f"torch.optim.{name}"
     return Part(
         name.lower(),
-        title,
-        optimizer_cases(name, probes),
-        names=[name],
+        name,
+        optimizer_cases(probes),
         compare=False,
+        # The trajectory check compares with torch.optim's run itself (its own tolerances,
+        # naming the step): no generic value-by-value comparison (outputs=()).
+        pytorch=PyTorch(reference, {name: getattr(torch.optim, name)}, outputs=()),
         checks=[
-            _still(name),
-            trajectory(
-                "trajectory",
-                name,
-                f"torch.optim.{name}",
-                secret_key="trajectory",
-                context=_context(name),
+            _still(name, outputs.trajectory),
+            pytorch_trajectory(outputs.trajectory, name, reference, context=_context(name)),
+            flag(
+                outputs.grads_cleared,
+                f"{name}.zero_grad() left a gradient behind: set every p.grad to None (or zero it)",
             ),
-            *_zero_grad_checks(name),
-            _own_state(name),
+            flag(
+                outputs.params_kept,
+                f"{name}.zero_grad() changed the parameters; it must only clear grads",
+            ),
+            _own_state(name, outputs.trajectory),
         ],
         forbidden_names=FORBIDDEN,
         uses_optimizers=True,  # subclasses of torch.optim.Optimizer
-        # The grader caches a mistake's namespace by name: keep names unique per assignment.
+        # Mistake names unique across the assignment: one name, one variant.
         mistakes=[replace(m, name=f"{name}: {m.name}") for m in mistakes],
     )
 
@@ -285,7 +275,7 @@ ASSIGNMENT = Assignment(
             function="fit_line",
             checks=[
                 trajectory(
-                    "_losses",
+                    driver.fit_line.outputs.losses,
                     "fit_line: the losses",
                     "the reference solution's",
                     context=_line_context,
@@ -294,16 +284,10 @@ ASSIGNMENT = Assignment(
             ],
             forbidden_names=["torch.optim", *FORBIDDEN],
             mistakes=LINE_MISTAKES,
-            labels={
-                "a": "the returned a",
-                "b": "the returned b",
-                "x": "x after the call (was it changed in place?)",
-                "y": "y after the call (was it changed in place?)",
-            },
         ),
-        optimizer_part("SGD", "SGD", SGD_PROBES, SGD_MISTAKES),
-        optimizer_part("RMSprop", "RMSprop", RMSPROP_PROBES, RMSPROP_MISTAKES),
-        optimizer_part("Adam", "Adam", ADAM_PROBES, ADAM_MISTAKES),
-        optimizer_part("AdamW", "AdamW", ADAMW_PROBES, ADAMW_MISTAKES),
+        optimizer_part("SGD", SGD_PROBES, SGD_MISTAKES),
+        optimizer_part("RMSprop", RMSPROP_PROBES, RMSPROP_MISTAKES),
+        optimizer_part("Adam", ADAM_PROBES, ADAM_MISTAKES),
+        optimizer_part("AdamW", ADAMW_PROBES, ADAMW_MISTAKES),
     ],
 )

@@ -69,12 +69,16 @@ def _common_mistakes(names: list[str]) -> list[Mistake]:
     ]
 
 
-def _float32_state(cls: str, old: str) -> Mistake:
+def _float32_state(cls: str, old: str, owner: str = "") -> Mistake:
+    """The state made by ``old`` (in class ``owner``, default ``cls``) as float32 zeros;
+    ``cls`` is reloaded when it inherits the patched code."""
+    owner = owner or cls
+    patch = {owner: (old, old.replace("torch.zeros_like(p)", "torch.zeros(p.shape)"))}
     return Mistake(
         "float32 state",
         f"{cls}: the running averages are float32 whatever the parameter's dtype: make them "
         "with torch.zeros_like(p) (the parameter's dtype and device)",
-        {cls: (old, old.replace("torch.zeros_like(p)", "torch.zeros(p.shape)"))},
+        patch | ({cls: RELOAD} if owner != cls else {}),
     )
 
 
@@ -247,22 +251,9 @@ def _adam_mistakes(cls: str) -> list[Mistake]:
             "(0.999) its square",
             adam("beta1, beta2 = self.betas", "beta2, beta1 = self.betas"),
         ),
-        _float32_state_adam(cls),
+        _float32_state(cls, "[torch.zeros_like(p) for p in self.params]", owner="Adam"),
         *_common_mistakes(["Adam", "AdamW"] if cls == "AdamW" else ["Adam"]),
     ]
-
-
-def _float32_state_adam(cls: str) -> Mistake:
-    old = "[torch.zeros_like(p) for p in self.params]"
-    mistake = Mistake(
-        "float32 state",
-        f"{cls}: the running averages are float32 whatever the parameter's dtype: make them "
-        "with torch.zeros_like(p) (the parameter's dtype and device)",
-        {"Adam": (old, old.replace("torch.zeros_like(p)", "torch.zeros(p.shape)"))},
-    )
-    if cls == "AdamW":
-        mistake.patch["AdamW"] = RELOAD
-    return mistake
 
 
 ADAM_MISTAKES = [
@@ -285,7 +276,11 @@ ADAM_MISTAKES = [
     ),
 ]
 
-ADAMW_DECAY_AFTER = """
+
+def _adamw_decaying_in_step(body: str) -> str:
+    """A whole AdamW whose decay() leaves the gradient alone and whose step() (``body``,
+    indented as a method's) shrinks the parameters itself."""
+    return f"""
 class AdamW(Adam):
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01):
@@ -295,28 +290,25 @@ class AdamW(Adam):
         return grad
 
     def step(self):
-        super().step()
+{body}"""
+
+
+ADAMW_DECAY_AFTER = _adamw_decaying_in_step(
+    """        super().step()
         with torch.no_grad():
             for p in self.params:
                 if p.grad is not None:
                     p.mul_(1 - self.lr * self.weight_decay)
 """
+)
 
-ADAMW_DECAY_WITHOUT_GRAD = """
-class AdamW(Adam):
-
-    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01):
-        super().__init__(params, lr, betas, eps, weight_decay)
-
-    def decay(self, p, grad):
-        return grad
-
-    def step(self):
-        with torch.no_grad():
+ADAMW_DECAY_WITHOUT_GRAD = _adamw_decaying_in_step(
+    """        with torch.no_grad():
             for p in self.params:
                 p.mul_(1 - self.lr * self.weight_decay)
         super().step()
 """
+)
 
 ADAMW_MISTAKES = [
     Mistake(
@@ -346,7 +338,8 @@ ADAMW_MISTAKES = [
     Mistake(
         "decay without gradient",
         "AdamW: parameters whose .grad is None are decayed too; skip them entirely, as "
-        "torch.optim does",
+        "torch.optim does (if step() skips them already, zero_grad() may be giving them a "
+        "zero gradient: set p.grad = None there)",
         {"AdamW": ADAMW_DECAY_WITHOUT_GRAD},
     ),
     Mistake(
@@ -354,5 +347,7 @@ ADAMW_MISTAKES = [
         "AdamW: the default weight_decay is 1e-2 (as in torch.optim.AdamW), not 0",
         {"AdamW": ("weight_decay=1e-2)", "weight_decay=0.0)")},
     ),
-    *_adam_mistakes("AdamW"),
+    # A zero_grad() that makes zero gradients moves AdamW exactly as "decay without
+    # gradient" does (zero moments, so only the decay acts): that hint names both.
+    *[m for m in _adam_mistakes("AdamW") if m.name != "zero_grad makes zero gradients"],
 ]
