@@ -175,6 +175,22 @@ NOT_CARRIED = """
             h_t = torch.sigmoid(o) * torch.tanh(c_t)
             outputs.append(h_t)
         return torch.stack(outputs), (h_t.unsqueeze(0), c_t.unsqueeze(0))"""
+TIME_FIRST = """        if state is None:
+            h = c = x.new_zeros(x.shape[1], self.hidden_size)
+        else:
+            h, c = state[0][0], state[1][0]  # drop the layer axis: (B, H)
+        outputs = []
+        for x_t in x:  # one time step: (B, I)
+            gates = x_t @ self.weight_ih_l0.T + self.bias_ih_l0 + h @ self.weight_hh_l0.T + self.bias_hh_l0
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs)"""  # noqa: E501 - the reference's lines
+BATCH_FIRST = (
+    "        x = x.transpose(0, 1)  # read as (batch, time, input)\n"
+    + TIME_FIRST.replace("torch.stack(outputs)", "torch.stack(outputs, dim=1)")
+)
 LSTM_MISTAKES = [
     *_step_mistakes("LSTM", "_l0"),
     Mistake(
@@ -194,6 +210,12 @@ LSTM_MISTAKES = [
         "given; only state=None means zeros (a second call fed the first call's (h_n, c_n) "
         "must continue the sequence)",
         {"LSTM": ("if state is None:", "if True:")},
+    ),
+    Mistake(
+        "LSTM: time and batch swapped",
+        "LSTM: the time and batch axes are swapped: like nn.LSTM, x is (T, B, I), time first, "
+        "and outputs is (T, B, H); loop over x[t] for t in range(T)",
+        {"LSTM": (TIME_FIRST, BATCH_FIRST)},
     ),
     Mistake(
         "LSTM: h_n and c_n without the layer axis",
