@@ -39,6 +39,22 @@ FORBIDDEN_OPS = ["aten::lstm", "aten::gru", "aten::rnn_", "aten::_thnn_fused",
                  "aten::quantized_lstm", "aten::quantized_gru"]  # fmt: skip
 
 
+# (input size, hidden size, batch, with an initial state, dtype)
+CELL_PROBES = [
+    (4, 4, 3, False, "float32"),  # input size = hidden size: swapped weights still run
+    (3, 5, 2, True, "float64"),
+    (6, 2, 1, True, "float32"),  # a batch of one
+    (5, 3, 4, True, "float64"),
+]
+# (input size, hidden size, steps, batch, with an initial state, called twice, dtype)
+LOOP_PROBES = [
+    (3, 4, 5, 2, False, False, "float32"),  # steps != batch, no state: see the docstring
+    (4, 4, 3, 3, True, True, "float64"),
+    (2, 5, 1, 1, True, True, "float32"),  # one step, a batch of one
+    (6, 3, 7, 4, False, True, "float64"),
+]
+
+
 def _weights(gen: torch.Generator, names: tuple, sizes: tuple, dtype: str) -> dict:
     """The four parameters, at about PyTorch's scale (the gates are not saturated)."""
     input_size, hidden_size = sizes
@@ -55,12 +71,7 @@ def _output_weights(gen: torch.Generator, shapes: dict, dtype: str) -> dict:
 
 def cell_cases(gen: torch.Generator) -> list[Case]:
     cases = []
-    for input_size, hidden_size, batch, with_state, dtype in [
-        (4, 4, 3, False, "float32"),  # input size = hidden size: swapped weights still run
-        (3, 5, 2, True, "float64"),
-        (6, 2, 1, True, "float32"),  # a batch of one
-        (5, 3, 4, True, "float64"),
-    ]:
+    for input_size, hidden_size, batch, with_state, dtype in CELL_PROBES:
         inputs = _weights(gen, driver.WEIGHTS, (input_size, hidden_size), dtype)
         for name in ("x1", "x2", "x3"):
             inputs[name] = randn(gen, batch, input_size, dtype=dtype)
@@ -76,12 +87,7 @@ def cell_cases(gen: torch.Generator) -> list[Case]:
 
 def lstm_cases(gen: torch.Generator) -> list[Case]:
     cases = []
-    for input_size, hidden_size, steps, batch, with_state, twice, dtype in [
-        (3, 4, 5, 2, False, False, "float32"),  # steps != batch, no state: see the docstring
-        (4, 4, 3, 3, True, True, "float64"),
-        (2, 5, 1, 1, True, True, "float32"),  # one step, a batch of one
-        (6, 3, 7, 4, False, True, "float64"),
-    ]:
+    for input_size, hidden_size, steps, batch, with_state, twice, dtype in LOOP_PROBES:
         inputs = _weights(gen, driver.LAYER_WEIGHTS, (input_size, hidden_size), dtype)
         inputs["x1"] = randn(gen, steps, batch, input_size, dtype=dtype)
         inputs["x3"] = randn(gen, steps + 2, batch, input_size, dtype=dtype)
@@ -225,6 +231,20 @@ LSTM_MISTAKES = [
     ),
 ]
 
+
+def _recurrent(part_id: str, title: str, cases, pytorch: type, mistakes: list) -> Part:
+    """The cell or the layer: built from scratch, held to PyTorch's module of that name."""
+    return Part(
+        part_id,
+        title,
+        cases,
+        pytorch=PyTorch(f"nn.{title}", {title: pytorch}),
+        forbidden_names=FORBIDDEN_NAMES,
+        forbidden_ops=FORBIDDEN_OPS,
+        mistakes=mistakes,
+    )
+
+
 ACCURACY_HINT = (
     "train longer or with a larger model, carry the detached state (h, c) from batch to "
     "batch, clip the gradients"
@@ -238,24 +258,8 @@ ASSIGNMENT = Assignment(
         "and nn.LSTM, and a language model that must predict the next word"
     ),
     parts=[
-        Part(
-            "lstm_cell",
-            "LSTMCell",
-            cell_cases,
-            pytorch=PyTorch("nn.LSTMCell", {"LSTMCell": nn.LSTMCell}),
-            forbidden_names=FORBIDDEN_NAMES,
-            forbidden_ops=FORBIDDEN_OPS,
-            mistakes=CELL_MISTAKES,
-        ),
-        Part(
-            "lstm",
-            "LSTM",
-            lstm_cases,
-            pytorch=PyTorch("nn.LSTM", {"LSTM": nn.LSTM}),
-            forbidden_names=FORBIDDEN_NAMES,
-            forbidden_ops=FORBIDDEN_OPS,
-            mistakes=LSTM_MISTAKES,
-        ),
+        _recurrent("lstm_cell", "LSTMCell", cell_cases, nn.LSTMCell, CELL_MISTAKES),
+        _recurrent("lstm", "LSTM", lstm_cases, nn.LSTM, LSTM_MISTAKES),
         Part(
             "lstm_language_model",
             "fit_lstm_language_model",

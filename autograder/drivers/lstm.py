@@ -128,12 +128,13 @@ def _gradients(result: dict, weights: dict, leaves: dict, params: dict) -> dict:
     return {k: v.detach().clone() for k, v in (result | grads).items()}
 
 
-@produces(
-    compared=_CELL_STATE
-    | _INPUT_GRADS
-    | _weight_grads(WEIGHTS)
-    | {"fresh_h": f"h of {_FRESH}", "fresh_c": f"c of {_FRESH}"},
-)
+CELL_OUTPUTS = _CELL_STATE | _INPUT_GRADS | _weight_grads(WEIGHTS)
+CELL_OUTPUTS |= {"fresh_h": f"h of {_FRESH}", "fresh_c": f"c of {_FRESH}"}
+LOOP_OUTPUTS = _LOOP_STATE | _INPUT_GRADS | _weight_grads(LAYER_WEIGHTS)
+LOOP_OUTPUTS |= {"fresh_out": f"outputs of {_FRESH}", "fresh_h_n": f"h_n of {_FRESH}"}
+
+
+@produces(compared=CELL_OUTPUTS)
 def lstm_cell(ns: dict, inputs: dict, config: dict) -> dict:
     """``(h1, c1) = LSTMCell(x1[, (h0, c0)])``, then ``(h2, c2) = LSTMCell(x2, (h1, c1))``:
     values and gradients; then ``LSTMCell(x3)`` on the same module."""
@@ -153,12 +154,7 @@ def lstm_cell(ns: dict, inputs: dict, config: dict) -> dict:
     return result | {"fresh_h": fresh[0], "fresh_c": fresh[1]}
 
 
-@produces(
-    compared=_LOOP_STATE
-    | _INPUT_GRADS
-    | _weight_grads(LAYER_WEIGHTS)
-    | {"fresh_out": f"outputs of {_FRESH}", "fresh_h_n": f"h_n of {_FRESH}"},
-)
+@produces(compared=LOOP_OUTPUTS)
 def lstm(ns: dict, inputs: dict, config: dict) -> dict:
     """``LSTM(x1[, (h0, c0)])``, and when the probe says so ``LSTM(x2, (h_n, c_n))`` from
     the first call's final state: outputs, final states and gradients of a weighted sum
