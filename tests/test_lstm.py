@@ -355,3 +355,33 @@ def test_wrong_language_model_fails_with_a_reason(grader, tmp_path, name):
     failed = part(result, "lstm_language_model")
     assert not failed.passed, result.to_text()
     assert phrase in " ".join(failed.messages), failed.messages
+
+
+PYTORCHS_CELL = {
+    "a subclass": (
+        """
+class LSTMCell(getattr([nn][0], "LSTM" + "Cell")):
+    \"\"\"PyTorch's own cell under the exercise's name, reached past the static check.\"\"\"
+""",
+        "uses PyTorch's LSTMCell",
+    ),
+    "returned by a function": (
+        """
+def LSTMCell(input_size, hidden_size):
+    return getattr([nn][0], "LSTM" + "Cell")(input_size, hidden_size)
+""",
+        "aten::lstm_cell is not allowed in this part",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(PYTORCHS_CELL))
+def test_pytorchs_own_cell_under_the_exercises_name_is_refused(grader, tmp_path, how):
+    """The driver refuses PyTorch's recurrent modules inside the student's; PyTorch's own
+    module itself (let through for the comparison in the trusted process) is stopped in the
+    sandbox by the guard on its operator."""
+    source, phrase = PYTORCHS_CELL[how]
+    nb = set_cell(source_notebook("lstm"), CELL, source)
+    failed = part(grade(grader, tmp_path, nb, only=["lstm_cell"]), "lstm_cell")
+    assert not failed.passed and failed.points == 0
+    assert phrase in " ".join(failed.messages), failed.messages
