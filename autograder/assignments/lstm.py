@@ -41,7 +41,7 @@ FORBIDDEN_OPS = ["aten::lstm", "aten::gru", "aten::rnn_", "aten::_thnn_fused",
 
 # (input size, hidden size, batch, with an initial state, dtype)
 CELL_PROBES = [
-    (4, 4, 3, False, "float32"),  # input size = hidden size: swapped weights still run
+    (4, 4, 3, False, "float32"),  # input size = hidden size: mixed-up weights still run
     (3, 5, 2, True, "float64"),
     (6, 2, 1, True, "float32"),  # a batch of one
     (5, 3, 4, True, "float64"),
@@ -57,10 +57,8 @@ LOOP_PROBES = [
 
 def _weights(gen: torch.Generator, names: tuple, sizes: tuple, dtype: str) -> dict:
     """The four parameters, at about PyTorch's scale (the gates are not saturated)."""
-    input_size, hidden_size = sizes
-    scale = hidden_size**-0.5
-    shapes = [(4 * hidden_size, input_size), (4 * hidden_size, hidden_size),
-              (4 * hidden_size,), (4 * hidden_size,)]  # fmt: skip
+    shapes = driver.parameter_shapes(sizes)
+    scale = sizes[1] ** -0.5
     return {n: randn(gen, *s, dtype=dtype, scale=scale) for n, s in zip(names, shapes, strict=True)}
 
 
@@ -152,6 +150,10 @@ def _step_mistakes(name: str, suffix: str) -> list[Mistake]:
                 "bias_hh is missing: the gates add both biases, bias_ih and bias_hh, as "
                 "PyTorch does (each has its own gradient)",
                 f" + self.bias_hh{suffix}", ""),
+        mistake("bias_ih missing",
+                "bias_ih is missing: the gates add both biases, bias_ih and bias_hh, as "
+                "PyTorch does (each has its own gradient)",
+                f" + self.bias_ih{suffix}", ""),
     ]  # fmt: skip
 
 

@@ -53,7 +53,8 @@ def _weight_grads(names: tuple) -> dict[str, str]:
     return {f"grad_{n}": f"gradient of {n}" for n in names}
 
 
-def _shapes(sizes: tuple) -> list[tuple]:
+def parameter_shapes(sizes: tuple) -> list[tuple]:
+    """The shapes of weight_ih, weight_hh, bias_ih and bias_hh for (input, hidden) sizes."""
     input_size, hidden_size = sizes
     four = 4 * hidden_size
     return [(four, input_size), (four, hidden_size), (four,), (four,)]
@@ -82,7 +83,8 @@ def _build(ns: dict, name: str, names: tuple, config: dict):
     _no_pytorch_recurrence(model, what)
     model = model.to(device=device_of(config), dtype=dtype_of(config))
     params = [
-        parameter(model, n, shape, what) for n, shape in zip(names, _shapes(sizes), strict=True)
+        parameter(model, n, shape, what)
+        for n, shape in zip(names, parameter_shapes(sizes), strict=True)
     ]
     count = sum(p.numel() for p in model.parameters())
     expected = sum(p.numel() for p in params)
