@@ -385,3 +385,24 @@ def test_pytorchs_own_cell_under_the_exercises_name_is_refused(grader, tmp_path,
     failed = part(grade(grader, tmp_path, nb, only=["lstm_cell"]), "lstm_cell")
     assert not failed.passed and failed.points == 0
     assert phrase in " ".join(failed.messages), failed.messages
+
+
+def test_the_accuracy_check_counts_the_top_logit():
+    """checks.accuracy_at_least: the share of positions whose top logit is the target."""
+    import torch
+
+    from autograder.checks import accuracy_at_least
+    from autograder.spec import Case
+
+    targets = torch.tensor([[0, 1, 2, 3]])
+    case = Case({}, {}, {"targets": targets})
+    logits = torch.nn.functional.one_hot(torch.tensor([[0, 1, 2, 0]]), 5).double()
+    check = accuracy_at_least("logits", 0.75, "model")
+    assert check(case, {"logits": logits}, {}) == []  # 3 of 4
+    assert (
+        "validation accuracy 75.0%"
+        in accuracy_at_least("logits", 0.8, "model")(case, {"logits": logits}, {})[0]
+    )
+    assert "logits of shape (1, 3, 5)" in check(case, {"logits": logits[:, :3]}, {})[0]
+    assert "NaN" in check(case, {"logits": logits * float("nan")}, {})[0]
+    assert check(case, {}, {}) == ["model: no logits came back"]
