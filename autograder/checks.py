@@ -277,3 +277,28 @@ def pytorch_trajectory(key: str, what: str, reference: str, **options) -> Check:
         return check(truth, got, expected, device)
 
     return against_pytorch
+
+
+def accuracy_at_least(key: str, threshold: float, what: str, hint: str = "") -> Check:
+    """The share of positions whose highest logit in ``got[key]`` (..., V) is the case's
+    secret ``targets`` (...) is at least ``threshold`` (computed here, in the trusted
+    process)."""
+
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
+        logits, targets = got.get(key), case.secret["targets"]
+        if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+            return [f"{what}: no logits came back"]
+        if logits.shape[:-1] != targets.shape:
+            shape = (*targets.shape, "vocab_size")
+            return [f"{what}: logits of shape {tuple(logits.shape)}, expected {shape}"]
+        if not bool(torch.isfinite(logits).all()):
+            return [f"{what}: some logits are NaN or infinite"]
+        accuracy = float((logits.argmax(dim=-1) == targets).double().mean())
+        if accuracy < threshold:
+            return [
+                f"{what}: validation accuracy {accuracy:.1%} (the next token ranked first), "
+                f"must be at least {threshold:.0%}{'; ' + hint if hint else ''}"
+            ]
+        return []
+
+    return check
