@@ -264,3 +264,21 @@ def _only_if(condition):
     if not condition:
         raise MistakeNotApplicable()
 '''
+
+
+def pytorch_trajectory(key: str, what: str, name: str, context=None, first_step: int = 0) -> Check:
+    """``got[key]`` (one row per step) follows the reference's trajectory and then PyTorch's
+    (``case.secret["pytorch"][key]``, from the part's ``pytorch=``), each difference named
+    by its first step as :func:`trajectory` does; one message, the reference's first."""
+    kwargs = {"context": context, "first_step": first_step}
+    against_reference = trajectory(key, what, "the reference solution's", **kwargs)
+    against_pytorch = trajectory(key, what, f"PyTorch's {name}", secret_key="pytorch", **kwargs)
+
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
+        problems = against_reference(case, got, expected, device)
+        if problems:
+            return problems
+        truth = case.secret.get("pytorch", {}).get(key)
+        return against_pytorch(Case(case.config, case.inputs, {"pytorch": truth}), got, {}, device)
+
+    return check

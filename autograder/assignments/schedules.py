@@ -1,0 +1,331 @@
+"""Assignment schedules: a learning-rate finder, one-cycle and SGDR, written from scratch.
+
+The finder is compared with the reference solution on seeded least-squares problems in
+float64 (rates and smoothed losses, step by step, and where it stops). The two schedules are
+compared, step by step, with the reference and with PyTorch's ``OneCycleLR`` and
+``CosineAnnealingWarmRestarts``, each driven through a thin adapter to the exercise's
+contract over a dummy optimizer. Feedback names the first step at which a trajectory parts
+from the expected one.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from autograder.checks import pytorch_trajectory, trajectory
+from autograder.drivers import schedules as driver
+from autograder.probes import randn, uniform
+from autograder.spec import Assignment, Case, Mistake, Part, PyTorch
+
+FORBIDDEN = ["optim.lr_scheduler"] + [
+    f"lr_scheduler.{name}"
+    for name in ("OneCycleLR", "CosineAnnealingWarmRestarts", "CosineAnnealingLR", "ExponentialLR",
+                 "LambdaLR", "MultiplicativeLR", "CyclicLR", "SequentialLR", "LRScheduler")
+]  # fmt: skip
+
+
+# ----------------------------------------------------------------- PyTorch, to the contract
+def _dummy_optimizer(lr: float) -> torch.optim.SGD:
+    return torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr, momentum=0.9)
+
+
+@functools.cache
+def _one_cycle_settings(peak, total, warmup, div, final_div, momenta) -> tuple:
+    """(rate, momentum) at every step of ``OneCycleLR`` over a dummy SGD: what the
+    optimizer holds before each step."""
+    optimizer = _dummy_optimizer(peak)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=peak, total_steps=total, pct_start=warmup, div_factor=div,
+        final_div_factor=final_div, max_momentum=momenta[0], base_momentum=momenta[1],
+    )  # fmt: skip
+    settings = []
+    for step in range(total):
+        settings.append((optimizer.param_groups[0]["lr"], optimizer.param_groups[0]["momentum"]))
+        if step < total - 1:  # OneCycleLR refuses a step past total_steps
+            optimizer.step()
+            scheduler.step()
+    return tuple(settings)
+
+
+def torch_one_cycle(step, peak, total, warmup=0.3, div=25.0, final_div=1e4, momenta=(0.95, 0.85)):
+    """The exercise's ``one_cycle``, computed by PyTorch's ``OneCycleLR``."""
+    return _one_cycle_settings(peak, total, warmup, div, final_div, tuple(momenta))[step]
+
+
+def torch_sgdr(step, peak, first_cycle, mult=2, eta_min=0.0):
+    """The exercise's ``sgdr``, computed by PyTorch's ``CosineAnnealingWarmRestarts``: a
+    whole step by calling ``step()`` that many times, a fraction by ``step(epoch)``."""
+    optimizer = _dummy_optimizer(peak)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        optimizer, T_0=first_cycle, T_mult=mult, eta_min=eta_min
+    )
+    for _ in range(step if isinstance(step, int) else 0):
+        optimizer.step()
+        scheduler.step()
+    if not isinstance(step, int):
+        optimizer.step()
+        scheduler.step(step)
+    return optimizer.param_groups[0]["lr"], None
+
+
+# ----------------------------------------------------------------- probes
+def finder_cases(gen: torch.Generator) -> list[Case]:
+    """Least-squares problems y = x w + noise (float64, 4 features) and finder settings: the
+    defaults (the loss blows up), a short run that never blows up (it must stop at n_steps),
+    and a fast ramp with heavy smoothing."""
+    settings = [
+        {},
+        {"start": 1e-3, "end": 0.5, "n_steps": 30, "beta": 0.8},
+        {"start": 1e-2, "end": 100.0, "n_steps": 40, "beta": 0.95},
+    ]
+    cases = []
+    for kwargs in settings:
+        x = randn(gen, 64, 4, dtype="float64")
+        y = x @ randn(gen, 4, 1, dtype="float64") + 0.1 * randn(gen, 64, 1, dtype="float64")
+        inputs = {"x": x, "y": y, "weight": randn(gen, 1, 4, dtype="float64", scale=0.1),
+                  "bias": torch.zeros(1, dtype=torch.float64)}  # fmt: skip
+        cases.append(Case({"batch_size": 8, **kwargs}, inputs))
+    return cases
+
+
+def one_cycle_cases(gen: torch.Generator) -> list[Case]:
+    """Run lengths even, odd and tiny; warm-ups ending on a step and between two steps."""
+    settings = [
+        (100, {}),
+        (37, {"warmup": 0.25}),
+        (7, {}),
+        (50, {"warmup": 0.4, "div": 10.0, "final_div": 100.0, "momenta": [0.9, 0.8]}),
+        (24, {"warmup": 0.5}),
+    ]
+    peaks = uniform(gen, len(settings), low=0.05, high=1.0, dtype="float64").tolist()
+    return [
+        Case({"peak": peak, "total": total, "kwargs": kwargs})
+        for peak, (total, kwargs) in zip(peaks, settings, strict=True)
+    ]
+
+
+def sgdr_cases(gen: torch.Generator) -> list[Case]:
+    """Cycles constant (mult 1), doubling (the default) and tripling, floors 0 and above 0,
+    whole steps and fractions of a step (as ``scheduler.step(epoch + i / iters)``)."""
+    quarters = [i / 4 for i in range(84)]
+    settings = [
+        (10, {"mult": 1}, list(range(40))),
+        (5, {"eta_min": 0.01}, list(range(75))),
+        (3, {"mult": 2, "eta_min": 0.001}, quarters),
+        (4, {"mult": 3}, list(range(60))),
+        (6, {}, list(range(50))),
+        (2, {"mult": 1, "eta_min": 0.02}, [0.3 * i for i in range(30)]),
+    ]
+    peaks = uniform(gen, len(settings), low=0.05, high=1.0, dtype="float64").tolist()
+    return [
+        Case({"peak": peak, "first_cycle": first, "kwargs": kwargs, "steps": steps})
+        for peak, (first, kwargs, steps) in zip(peaks, settings, strict=True)
+    ]
+
+
+def _finder_context(case: Case) -> str:
+    c = case.config
+    kwargs = ", ".join(f"{k}={c[k]!r}" for k in ("start", "end", "n_steps", "beta") if k in c)
+    return f"find_lr(model, batches, loss_fn{', ' + kwargs if kwargs else ''})"
+
+
+def _schedule_context(name: str, length: str):
+    def describe(case: Case) -> str:
+        c = case.config
+        kwargs = "".join(f", {k}={v!r}" for k, v in driver.schedule_kwargs(c).items())
+        return f"{name}(step, peak, {length}={c.get(length)}{kwargs})"
+
+    return describe
+
+
+def _sgdr_context(case: Case) -> str:
+    text = _schedule_context("sgdr", "first_cycle")(case)
+    steps = case.config["steps"]
+    if all(isinstance(s, int) for s in steps):
+        return text
+    return f"{text}, called at steps {steps[0]:g}, {steps[1]:g}, {steps[2]:g}, ... in turn"
+
+
+# ----------------------------------------------------------------- known mistakes
+FINDER_MISTAKES = [
+    Mistake(
+        "no bias correction",
+        "the smoothed loss is not bias-corrected: the average starts at 0, so divide it by "
+        "1 - beta ** (step + 1); without that the first values are far too small and the run "
+        "stops at once",
+        {"find_lr": ("smoothed = average / (1 - beta ** (step + 1))", "smoothed = average")},
+    ),
+    Mistake(
+        "never stops",
+        "the finder does not stop when the smoothed loss passes four times its best value",
+        {"find_lr": ("smoothed > 4 * best or not", "not")},
+    ),
+    Mistake(
+        "best updated before the test",
+        "the best loss is updated before the stop test, so the test compares the loss with "
+        "itself: update `best` after the test",
+        {
+            "find_lr": (
+                "        if smoothed > 4 * best or not math.isfinite(smoothed):\n"
+                "            break\n"
+                "        best = min(best, smoothed)\n",
+                "        best = min(best, smoothed)\n"
+                "        if smoothed > 4 * best or not math.isfinite(smoothed):\n"
+                "            break\n",
+            )
+        },
+    ),
+    Mistake(
+        "linear ramp",
+        "the rate grows linearly; it should grow exponentially, by the same factor at every "
+        "step: start * (end / start) ** (step / (n_steps - 1))",
+        {
+            "find_lr": (
+                "rate = start * factor**step",
+                "rate = start + (end - start) * step / (n_steps - 1)",
+            )
+        },
+    ),
+    Mistake(
+        "factor over n_steps",
+        "the factor is (end / start) ** (1 / n_steps): n_steps rates have n_steps - 1 gaps, "
+        "so the last rate falls short of `end`",
+        {"find_lr": ("(1 / (n_steps - 1))", "(1 / n_steps)")},
+    ),
+]
+
+ONE_CYCLE_MISTAKES = [
+    Mistake(
+        "linear annealing",
+        "the rate changes linearly; one-cycle anneals along half a cosine in both phases",
+        {
+            "one_cycle": (
+                "cosine(peak, peak / div / final_div, fraction)",
+                "peak + (peak / div / final_div - peak) * fraction",
+            )
+        },
+    ),  # fmt: skip
+    Mistake(
+        "warm-up one step too long",
+        "the warm-up ends one step late: it peaks at step warmup * total - 1 (PyTorch's "
+        "OneCycleLR counts steps from 0)",
+        {"one_cycle": ("turn = warmup * total - 1", "turn = warmup * total")},
+    ),
+    Mistake(
+        "warm-up rounded",
+        "the end of the warm-up is rounded to a whole step; it is warmup * total - 1 exactly, "
+        "even between two steps",
+        {"one_cycle": ("turn = warmup * total - 1", "turn = int(warmup * total) - 1")},
+    ),
+    Mistake(
+        "annealing one step too long",
+        "the annealing reaches its end one step after the last one: the last step, "
+        "total - 1, must have the final rate",
+        {"one_cycle": ("(total - 1 - turn)", "(total - turn)")},
+    ),
+    Mistake(
+        "final rate from the peak",
+        "the final rate is peak / final_div; it is the initial rate divided by final_div: "
+        "peak / div / final_div",
+        {"one_cycle": ("cosine(peak, peak / div / final_div", "cosine(peak, peak / final_div")},
+    ),
+    Mistake(
+        "momentum not cycled back",
+        "the momentum keeps falling after the warm-up; it goes back up, from the low to the "
+        "high value, while the rate anneals",
+        {"one_cycle": ("cosine(*reversed(momenta), fraction)", "cosine(*momenta, fraction)")},
+    ),
+]
+
+SGDR_MISTAKES = [
+    Mistake(
+        "cycles not lengthened",
+        "every cycle has the length of the first: after each restart the cycle is `mult` "
+        "times longer",
+        {"sgdr": ("step, cycle = step - cycle, cycle * mult", "step = step - cycle")},
+    ),
+    Mistake(
+        "eta_min ignored",
+        "the rate anneals to 0; it anneals to eta_min",
+        {"sgdr": ("cosine(peak, eta_min, step / cycle)", "cosine(peak, 0.0, step / cycle)")},
+    ),
+    Mistake(
+        "restart one step late",
+        "the restart comes one step late: a cycle of length T covers steps 0 to T - 1, and "
+        "step T is the peak again",
+        {"sgdr": ("while step >= cycle:", "while step > cycle:")},
+    ),
+    Mistake(
+        "linear annealing within a cycle",
+        "the rate falls linearly within a cycle; SGDR anneals along half a cosine",
+        {"sgdr": ("cosine(peak, eta_min, step / cycle)", "peak + (eta_min - peak) * step / cycle")},
+    ),
+]
+
+
+# ----------------------------------------------------------------- the parts
+def _checks(name: str, outputs: dict[str, str], torch_name: str, context) -> list:
+    return [
+        pytorch_trajectory(key, f"{name}: {words}", torch_name, context=context)
+        for key, words in outputs.items()
+    ]
+
+
+ASSIGNMENT = Assignment(
+    id="schedules",
+    chapters=["schedules"],
+    summary="a learning-rate finder, one-cycle and SGDR schedules, held to PyTorch's "
+    "OneCycleLR and CosineAnnealingWarmRestarts step by step",
+    parts=[
+        Part(
+            "find_lr",
+            "find_lr",
+            finder_cases,
+            checks=[
+                trajectory(
+                    key,
+                    f"find_lr: the {key}",
+                    "the reference solution's",
+                    context=_finder_context,
+                )
+                for key in (driver.find_lr.outputs.rates, driver.find_lr.outputs.losses)
+            ],
+            forbidden_names=FORBIDDEN,
+            mistakes=FINDER_MISTAKES,
+            uses_optimizers=True,  # torch.optim.SGD in the student's finder
+        ),
+        Part(
+            "one_cycle",
+            "one_cycle",
+            one_cycle_cases,
+            pytorch=PyTorch("OneCycleLR", {"one_cycle": torch_one_cycle}),
+            checks=_checks(
+                "one_cycle",
+                {
+                    driver.one_cycle.outputs.rates: "the rates",
+                    driver.one_cycle.outputs.momenta: "the momenta",
+                },
+                "OneCycleLR",
+                _schedule_context("one_cycle", "total"),
+            ),  # fmt: skip
+            forbidden_names=FORBIDDEN,
+            mistakes=ONE_CYCLE_MISTAKES,
+        ),
+        Part(
+            "sgdr",
+            "sgdr",
+            sgdr_cases,
+            pytorch=PyTorch("CosineAnnealingWarmRestarts", {"sgdr": torch_sgdr}),
+            checks=_checks(
+                "sgdr",
+                {driver.sgdr.outputs.rates: "the rates"},
+                "CosineAnnealingWarmRestarts",
+                _sgdr_context,
+            ),
+            forbidden_names=FORBIDDEN,
+            mistakes=SGDR_MISTAKES,
+        ),
+    ],
+)
