@@ -77,7 +77,7 @@ def finder_cases(gen: torch.Generator) -> list[Case]:
     and a fast ramp with heavy smoothing."""
     settings = [
         {},
-        {"start": 1e-3, "end": 0.5, "n_steps": 30, "beta": 0.8},
+        {"start": 1e-3, "end": 0.05, "n_steps": 30, "beta": 0.8},
         {"start": 1e-2, "end": 100.0, "n_steps": 40, "beta": 0.95},
     ]
     cases = []
@@ -148,6 +148,39 @@ def _sgdr_context(case: Case) -> str:
     return f"{text}, called at steps {steps[0]:g}, {steps[1]:g}, {steps[2]:g}, ... in turn"
 
 
+STOP_RULE = (
+    "the run stops, before updating the model, at the first step whose smoothed loss is more "
+    "than four times the best of the earlier steps (or is not finite), and after n_steps at most"
+)
+_FINDER_TRAJECTORIES = [
+    trajectory(key, f"find_lr: the {words}", "the reference solution's", context=_finder_context)
+    for key, words in ((driver.find_lr.outputs.rates, "rates"),
+                       (driver.find_lr.outputs.losses, "smoothed losses"))
+]  # fmt: skip
+
+
+def finder_steps(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
+    """The rates and smoothed losses follow the reference's step by step (the first step that
+    differs named) for as long as both ran; then the two runs stop at the same step."""
+    rates, losses = driver.find_lr.outputs.rates, driver.find_lr.outputs.losses
+    if rates not in got or rates not in expected:
+        return []
+    n, want = len(got[rates]), len(expected[rates])
+    common = {k: v[: min(n, want)] for k, v in expected.items()}
+    shared = {k: got[k][: min(n, want)] for k in (rates, losses) if k in got}
+    for check in _FINDER_TRAJECTORIES:
+        problems = check(case, shared, common, device)
+        if problems:
+            return problems
+    if n != want:
+        return [
+            f"find_lr: the run stopped after {n} steps, expected {want} "
+            f"({_finder_context(case)}); "
+            f"the steps before agree: {STOP_RULE}"
+        ]
+    return []
+
+
 # ----------------------------------------------------------------- known mistakes
 FINDER_MISTAKES = [
     Mistake(
@@ -163,17 +196,24 @@ FINDER_MISTAKES = [
         {"find_lr": ("smoothed > 4 * best or not", "not")},
     ),
     Mistake(
-        "best updated before the test",
-        "the best loss is updated before the stop test, so the test compares the loss with "
-        "itself: update `best` after the test",
+        "no momentum",
+        "the finder's SGD has no momentum; use momentum 0.9, as the training it prepares",
+        {"find_lr": ("lr=start, momentum=0.9)", "lr=start)")},
+    ),
+    Mistake(
+        "last step not recorded",
+        "the step at which the run stops is not recorded: record its rate and smoothed loss, "
+        "then stop",
         {
             "find_lr": (
-                "        if smoothed > 4 * best or not math.isfinite(smoothed):\n"
-                "            break\n"
-                "        best = min(best, smoothed)\n",
-                "        best = min(best, smoothed)\n"
+                "        rates.append(rate)\n"
+                "        losses.append(smoothed)\n"
                 "        if smoothed > 4 * best or not math.isfinite(smoothed):\n"
                 "            break\n",
+                "        if smoothed > 4 * best or not math.isfinite(smoothed):\n"
+                "            break\n"
+                "        rates.append(rate)\n"
+                "        losses.append(smoothed)\n",
             )
         },
     ),
@@ -283,15 +323,7 @@ ASSIGNMENT = Assignment(
             "find_lr",
             "find_lr",
             finder_cases,
-            checks=[
-                trajectory(
-                    key,
-                    f"find_lr: the {key}",
-                    "the reference solution's",
-                    context=_finder_context,
-                )
-                for key in (driver.find_lr.outputs.rates, driver.find_lr.outputs.losses)
-            ],
+            checks=[finder_steps],
             forbidden_names=FORBIDDEN,
             mistakes=FINDER_MISTAKES,
             uses_optimizers=True,  # torch.optim.SGD in the student's finder
