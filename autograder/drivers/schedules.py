@@ -38,8 +38,13 @@ def _series(value, what: str) -> torch.Tensor:
     """A list of numbers (or a 1-D float64 tensor) as a float64 tensor (n,)."""
     if isinstance(value, torch.Tensor):
         if value.dim() != 1:
-            raise DriverError(f"{what} has shape {tuple(value.shape)}, expected one value a step")
-        return torch.tensor([_number(v, what) for v in value.detach()], dtype=torch.float64)
+            raise DriverError(f"{what} have shape {tuple(value.shape)}, expected one value a step")
+        if value.is_floating_point() and value.dtype != torch.float64:
+            raise DriverError(
+                f"{what} are a {value.dtype} tensor, which rounds them at about 1e-7: return "
+                "lists of Python floats (or float64 tensors)"
+            )
+        return value.detach().to(torch.float64).cpu()
     if not isinstance(value, list | tuple):
         raise DriverError(f"{what} is a {type(value).__name__}, expected a list of numbers")
     return torch.tensor([_number(v, f"an entry of {what}") for v in value], dtype=torch.float64)
