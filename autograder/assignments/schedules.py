@@ -145,7 +145,7 @@ def _sgdr_context(case: Case) -> str:
     steps = case.config["steps"]
     if all(isinstance(s, int) for s in steps):
         return text
-    return f"{text}, called at steps {steps[0]:g}, {steps[1]:g}, {steps[2]:g}, ... in turn"
+    return f"{text}, called at steps n * {steps[1]:g} for n = 0, 1, 2, ...; the steps named are n"
 
 
 STOP_RULE = (
@@ -189,6 +189,12 @@ FINDER_MISTAKES = [
         "1 - beta ** (step + 1); without that the first values are far too small and the run "
         "stops at once",
         {"find_lr": ("smoothed = average / (1 - beta ** (step + 1))", "smoothed = average")},
+    ),
+    Mistake(
+        "no smoothing",
+        "the finder records the raw loss of each mini-batch; record the smoothed loss, the "
+        "bias-corrected exponentially weighted average of the losses",
+        {"find_lr": ("smoothed = average / (1 - beta ** (step + 1))", "smoothed = loss.item()")},
     ),
     Mistake(
         "never stops",

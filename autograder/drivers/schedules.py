@@ -25,8 +25,8 @@ def _number(value, what: str) -> float:
             raise DriverError(f"{what} has shape {tuple(value.shape)}, expected a single number")
         if value.dtype != torch.float64 and value.is_floating_point():
             raise DriverError(
-                f"{what} is a {value.dtype} tensor: return Python floats (math.cos, not "
-                "torch.cos on a float32 tensor); float32 rounds a rate at about 1e-7"
+                f"{what} is a {value.dtype} tensor, which rounds it at about 1e-7: return "
+                "Python floats (or float64)"
             )
         return float(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -70,7 +70,7 @@ def find_lr(ns: dict, inputs: dict, config: dict) -> dict:
     """``find_lr(model, batches, loss_fn, start, end, n_steps, beta) -> (rates, losses)`` on
     a linear model (inputs -> 1) fitted by mean squared error, float64. Returns both (n,)."""
     weight, bias = inputs["weight"], inputs["bias"]
-    model = nn.Linear(weight.shape[1], 1).to(torch.float64)
+    model = nn.Linear(weight.shape[1], 1).to(device=weight.device, dtype=torch.float64)
     with torch.no_grad():
         model.weight.copy_(weight)
         model.bias.copy_(bias)
