@@ -81,6 +81,8 @@ def find_lr(ns: dict, inputs: dict, config: dict) -> dict:
         raise DriverError("find_lr should return a pair (rates, losses)")
     rates = _series(result[0], "the rates find_lr returned")
     losses = _series(result[1], "the losses find_lr returned")
+    if len(rates) == 0:
+        raise DriverError("find_lr returned no rates: record the rate and the loss of every step")
     if len(rates) != len(losses):
         raise DriverError(
             f"find_lr returned {len(rates)} rates and {len(losses)} losses: one of each a step"
