@@ -20,7 +20,7 @@ from tests.submissions import (
 
 pytestmark = pytest.mark.task("schedules")
 
-PARTS = ["find_lr", "one_cycle", "sgdr"]
+PARTS = ["find_lr", "suggest_lr", "one_cycle", "sgdr"]
 
 
 def judge(grader, part_id: str, namespace: dict) -> list[str]:
@@ -39,7 +39,7 @@ def judge(grader, part_id: str, namespace: dict) -> list[str]:
 
 
 def test_solution_scores_full_marks(grader, tmp_path):
-    check_solution_scores_full_marks(grader, tmp_path, "schedules", 10)
+    check_solution_scores_full_marks(grader, tmp_path, "schedules", 12)
 
 
 def test_release_scores_zero_with_not_implemented(grader, tmp_path):
@@ -137,6 +137,18 @@ def find_lr(model, batches, loss_fn, start=1e-4, end=10.0, n_steps=100, beta=0.9
     return torch.tensor(rates, dtype=torch.float64), torch.tensor(losses, dtype=torch.float64)
 """
 
+LOOP_SUGGEST = """
+def suggest_lr(rates, losses):
+    rates, losses = rates.tolist(), losses.tolist()
+    lowest = min(range(len(losses)), key=lambda k: (losses[k], k))
+    best_slope, bold = math.inf, rates[0]
+    for k in range(min(lowest + 1, len(rates) - 1)):
+        slope = (losses[k + 1] - losses[k]) / math.log(rates[k + 1] / rates[k])
+        if slope < best_slope:
+            best_slope, bold = slope, rates[k]
+    return 0.1 * rates[lowest], bold
+"""
+
 TORCH_STYLE_ONE_CYCLE = """
 def one_cycle(step, peak, total, warmup=0.3, div=25.0, final_div=1e4, momenta=(0.95, 0.85)):
     start, low = peak / div, peak / div / final_div
@@ -169,18 +181,19 @@ def sgdr(step, peak, first_cycle, mult=2, eta_min=0.0):
 
 def test_correct_solutions_written_differently_get_full_marks(grader, tmp_path):
     """A finder with its own momentum SGD, an enumerate loop and a running bias correction,
-    returning float64 tensors; one-cycle in PyTorch's phase loop on float64 tensors; SGDR
-    in PyTorch's closed form (logarithms, not a loop)."""
+    returning float64 tensors; the rules of thumb in a Python loop; one-cycle in PyTorch's
+    phase loop on float64 tensors; SGDR in PyTorch's closed form (logarithms, not a loop)."""
     nb = source_notebook("schedules")
-    for source in (OWN_SGD_FINDER, TORCH_STYLE_ONE_CYCLE, CLOSED_FORM_SGDR):
+    for source in (OWN_SGD_FINDER, LOOP_SUGGEST, TORCH_STYLE_ONE_CYCLE, CLOSED_FORM_SGDR):
         nb = append_code(nb, source)
     result = grade(grader, tmp_path, nb)
-    assert result.score == result.max_score == 10, result.to_text()
+    assert result.score == result.max_score == 12, result.to_text()
 
 
 # ----------------------------------------------------------------- wrong, beyond the catalogue
 FLOAT32_FINDER_RETURN = ("return rates, losses", "return torch.tensor(rates), torch.tensor(losses)")
 BARE_SGDR = ("step / cycle), None", "step / cycle)")
+SLOPE_PER_STEP = ("torch.diff(losses) / torch.diff(rates.log())", "torch.diff(losses)")
 THREE_PHASE = """
 def one_cycle(step, peak, total, warmup=0.3, div=25.0, final_div=1e4, momenta=(0.95, 0.85)):
     # PyTorch's three_phase=True: back down to peak / div by 2 * turn, then to the floor
@@ -196,10 +209,12 @@ def one_cycle(step, peak, total, warmup=0.3, div=25.0, final_div=1e4, momenta=(0
 
 
 def test_wrong_submissions_lose_their_part_with_a_message_that_teaches(grader, tmp_path):
-    """The chapter's float32 tensors of rates (rounded), a bare rate where a pair is due, and
-    one-cycle with PyTorch's three phases: each loses its own part, named by its step."""
+    """The chapter's float32 tensors of rates (rounded), slopes per step where the rates
+    grow unevenly, a bare rate where a pair is due, and one-cycle with PyTorch's three
+    phases: each loses its own part, with what differs (and at which step)."""
     nb = replace_in_cell(source_notebook("schedules"), "find_lr-solution", *FLOAT32_FINDER_RETURN)
     nb = replace_in_cell(nb, "sgdr-solution", *BARE_SGDR)
+    nb = replace_in_cell(nb, "suggest_lr-solution", *SLOPE_PER_STEP)
     nb = append_code(nb, THREE_PHASE)
     result = grade(grader, tmp_path, nb)
     assert result.score == 0, result.to_text()
@@ -207,6 +222,8 @@ def test_wrong_submissions_lose_their_part_with_a_message_that_teaches(grader, t
     assert "float32 tensor, which rounds them" in finder and "Python floats" in finder, finder
     sgdr = " ".join(part(result, "sgdr").messages)
     assert "sgdr returned float, expected (rate, None)" in sgdr, sgdr
+    suggest = " ".join(part(result, "suggest_lr").messages)
+    assert "the bold rate (the steepest fall before the lowest loss)" in suggest, suggest
     cycle = " ".join(part(result, "one_cycle").messages)
     assert "differs from the reference solution's first at step" in cycle, cycle
 

@@ -50,10 +50,10 @@ def _series(value, what: str) -> torch.Tensor:
     return torch.tensor([_number(v, f"an entry of {what}") for v in value], dtype=torch.float64)
 
 
-def _pair(value, what: str, second: str) -> tuple:
-    """A pair ``(rate, second)`` returned by ``what``; a clear error otherwise."""
+def _pair(value, what: str, pair: str) -> tuple:
+    """A pair (described as ``pair``) returned by ``what``; a clear error otherwise."""
     if not isinstance(value, tuple | list) or len(value) != 2:
-        raise DriverError(f"{what} returned {type(value).__name__}, expected (rate, {second})")
+        raise DriverError(f"{what} returned {type(value).__name__}, expected {pair}")
     return tuple(value)
 
 
@@ -90,6 +90,23 @@ def find_lr(ns: dict, inputs: dict, config: dict) -> dict:
     return {"rates": rates, "losses": losses}
 
 
+@produces(
+    compared={
+        "cautious": "the cautious rate (a tenth of the rate at the lowest loss)",
+        "bold": "the bold rate (the steepest fall before the lowest loss)",
+    }
+)
+def suggest_lr(ns: dict, inputs: dict, config: dict) -> dict:
+    """``suggest_lr(rates, losses) -> (cautious, bold)`` on a finder's curve, rates and
+    losses float64 (n,): both rates as 0-dim float64 tensors."""
+    result = need(ns, "suggest_lr")(inputs["rates"].clone(), inputs["losses"].clone())
+    cautious, bold = _pair(result, "suggest_lr", "(cautious, bold)")
+    return {
+        "cautious": torch.tensor(_number(cautious, "the cautious rate"), dtype=torch.float64),
+        "bold": torch.tensor(_number(bold, "the bold rate"), dtype=torch.float64),
+    }
+
+
 # ----------------------------------------------------------------- the schedules
 def schedule_kwargs(config: dict) -> dict:
     """The keyword arguments a probe passes to the schedule (lists back to tuples)."""
@@ -104,7 +121,9 @@ def one_cycle(ns: dict, inputs: dict, config: dict) -> dict:
     rates, momenta = [], []
     for step in range(config["total"]):
         rate, momentum = _pair(
-            schedule(step, config["peak"], config["total"], **kwargs), "one_cycle", "momentum"
+            schedule(step, config["peak"], config["total"], **kwargs),
+            "one_cycle",
+            "(rate, momentum)",
         )
         rates.append(_number(rate, f"the rate at step {step}"))
         momenta.append(_number(momentum, f"the momentum at step {step}"))
@@ -122,7 +141,7 @@ def sgdr(ns: dict, inputs: dict, config: dict) -> dict:
     rates = []
     for step in config["steps"]:
         rate, momentum = _pair(
-            schedule(step, config["peak"], config["first_cycle"], **kwargs), "sgdr", "None"
+            schedule(step, config["peak"], config["first_cycle"], **kwargs), "sgdr", "(rate, None)"
         )
         if momentum is not None:
             raise DriverError(f"sgdr returned a momentum of {momentum!r}: return (rate, None)")

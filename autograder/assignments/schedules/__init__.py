@@ -17,7 +17,9 @@ import torch
 from autograder.checks import pytorch_trajectory, trajectory
 from autograder.drivers import schedules as driver
 from autograder.probes import randn, uniform
-from autograder.spec import Assignment, Case, Mistake, Part, PyTorch
+from autograder.spec import Assignment, Case, Part, PyTorch
+
+from .mistakes import FINDER_MISTAKES, ONE_CYCLE_MISTAKES, SGDR_MISTAKES, SUGGEST_MISTAKES
 
 FORBIDDEN = ["optim.lr_scheduler"] + [
     f"lr_scheduler.{name}"
@@ -87,6 +89,29 @@ def finder_cases(gen: torch.Generator) -> list[Case]:
         inputs = {"x": x, "y": y, "weight": randn(gen, 1, 4, dtype="float64", scale=0.1),
                   "bias": torch.zeros(1, dtype=torch.float64)}  # fmt: skip
         cases.append(Case({"batch_size": 8, **kwargs}, inputs))
+    return cases
+
+
+def suggest_cases(gen: torch.Generator) -> list[Case]:
+    """Finder-like curves over rates growing by a constant factor (or not): a noisy fall
+    and a blow-up; a curve still falling at its end; a spike after the lowest loss whose
+    fall is steeper than any before it; rates on an uneven ramp."""
+    cases = []
+    for n, blow_up, spike, even in [(60, True, False, True), (40, False, False, True),
+                                    (50, True, True, True), (45, True, False, False)]:  # fmt: skip
+        if even:
+            rates = torch.logspace(-4, 1, n, dtype=torch.float64)
+        else:
+            rates = torch.sort(uniform(gen, n, low=1e-4, high=1.0, dtype="float64")).values
+        x = torch.linspace(0, 1, n, dtype=torch.float64)
+        losses = 2.0 - torch.tanh(6 * (x - 0.4)) + 0.02 * randn(gen, n, dtype="float64")
+        if blow_up:
+            losses = losses + torch.exp(12 * (x - 0.85))
+        else:  # still falling at the end: the lowest loss is the last
+            losses = losses - 2 * x
+        if spike:
+            losses[-8] += 3.0
+        cases.append(Case({}, {"rates": rates, "losses": losses}))
     return cases
 
 
@@ -181,136 +206,6 @@ def finder_steps(case: Case, got: dict, expected: dict, device: str = "cpu") -> 
     return []
 
 
-# ----------------------------------------------------------------- known mistakes
-FINDER_MISTAKES = [
-    Mistake(
-        "no bias correction",
-        "the smoothed loss is not bias-corrected: the average starts at 0, so divide it by "
-        "1 - beta ** (step + 1); without that the first values are far too small and the run "
-        "stops at once",
-        {"find_lr": ("smoothed = average / (1 - beta ** (step + 1))", "smoothed = average")},
-    ),
-    Mistake(
-        "no smoothing",
-        "the finder records the raw loss of each mini-batch; record the smoothed loss, the "
-        "bias-corrected exponentially weighted average of the losses",
-        {"find_lr": ("smoothed = average / (1 - beta ** (step + 1))", "smoothed = loss.item()")},
-    ),
-    Mistake(
-        "never stops",
-        "the finder does not stop when the smoothed loss passes four times its best value",
-        {"find_lr": ("smoothed > 4 * best or not", "not")},
-    ),
-    Mistake(
-        "no momentum",
-        "the finder's SGD has no momentum; use momentum 0.9, as the training it prepares",
-        {"find_lr": ("lr=start, momentum=0.9)", "lr=start)")},
-    ),
-    Mistake(
-        "last step not recorded",
-        "the step at which the run stops is not recorded: record its rate and smoothed loss, "
-        "then stop",
-        {
-            "find_lr": (
-                "        rates.append(rate)\n"
-                "        losses.append(smoothed)\n"
-                "        if smoothed > 4 * best or not math.isfinite(smoothed):\n"
-                "            break\n",
-                "        if smoothed > 4 * best or not math.isfinite(smoothed):\n"
-                "            break\n"
-                "        rates.append(rate)\n"
-                "        losses.append(smoothed)\n",
-            )
-        },
-    ),
-    Mistake(
-        "linear ramp",
-        "the rate grows linearly; it should grow exponentially, by the same factor at every "
-        "step: start * (end / start) ** (step / (n_steps - 1))",
-        {
-            "find_lr": (
-                "rate = start * factor**step",
-                "rate = start + (end - start) * step / (n_steps - 1)",
-            )
-        },
-    ),
-    Mistake(
-        "factor over n_steps",
-        "the factor is (end / start) ** (1 / n_steps): n_steps rates have n_steps - 1 gaps, "
-        "so the last rate falls short of `end`",
-        {"find_lr": ("(1 / (n_steps - 1))", "(1 / n_steps)")},
-    ),
-]
-
-ONE_CYCLE_MISTAKES = [
-    Mistake(
-        "linear annealing",
-        "the rate changes linearly; one-cycle anneals along half a cosine in both phases",
-        {
-            "one_cycle": (
-                "cosine(peak, peak / div / final_div, fraction)",
-                "peak + (peak / div / final_div - peak) * fraction",
-            )
-        },
-    ),  # fmt: skip
-    Mistake(
-        "warm-up one step too long",
-        "the warm-up ends one step late: it peaks at step warmup * total - 1 (PyTorch's "
-        "OneCycleLR counts steps from 0)",
-        {"one_cycle": ("turn = warmup * total - 1", "turn = warmup * total")},
-    ),
-    Mistake(
-        "warm-up rounded",
-        "the end of the warm-up is rounded to a whole step; it is warmup * total - 1 exactly, "
-        "even between two steps",
-        {"one_cycle": ("turn = warmup * total - 1", "turn = int(warmup * total) - 1")},
-    ),
-    Mistake(
-        "annealing one step too long",
-        "the annealing reaches its end one step after the last one: the last step, "
-        "total - 1, must have the final rate",
-        {"one_cycle": ("(total - 1 - turn)", "(total - turn)")},
-    ),
-    Mistake(
-        "final rate from the peak",
-        "the final rate is peak / final_div; it is the initial rate divided by final_div: "
-        "peak / div / final_div",
-        {"one_cycle": ("cosine(peak, peak / div / final_div", "cosine(peak, peak / final_div")},
-    ),
-    Mistake(
-        "momentum not cycled back",
-        "the momentum keeps falling after the warm-up; it goes back up, from the low to the "
-        "high value, while the rate anneals",
-        {"one_cycle": ("cosine(*reversed(momenta), fraction)", "cosine(*momenta, fraction)")},
-    ),
-]
-
-SGDR_MISTAKES = [
-    Mistake(
-        "cycles not lengthened",
-        "every cycle has the length of the first: after each restart the cycle is `mult` "
-        "times longer",
-        {"sgdr": ("step, cycle = step - cycle, cycle * mult", "step = step - cycle")},
-    ),
-    Mistake(
-        "eta_min ignored",
-        "the rate anneals to 0; it anneals to eta_min",
-        {"sgdr": ("cosine(peak, eta_min, step / cycle)", "cosine(peak, 0.0, step / cycle)")},
-    ),
-    Mistake(
-        "restart one step late",
-        "the restart comes one step late: a cycle of length T covers steps 0 to T - 1, and "
-        "step T is the peak again",
-        {"sgdr": ("while step >= cycle:", "while step > cycle:")},
-    ),
-    Mistake(
-        "linear annealing within a cycle",
-        "the rate falls linearly within a cycle; SGDR anneals along half a cosine",
-        {"sgdr": ("cosine(peak, eta_min, step / cycle)", "peak + (eta_min - peak) * step / cycle")},
-    ),
-]
-
-
 # ----------------------------------------------------------------- the parts
 def _checks(name: str, outputs: dict[str, str], torch_name: str, context) -> list:
     return [
@@ -322,8 +217,8 @@ def _checks(name: str, outputs: dict[str, str], torch_name: str, context) -> lis
 ASSIGNMENT = Assignment(
     id="schedules",
     chapters=["schedules"],
-    summary="a learning-rate finder, one-cycle and SGDR schedules, held to PyTorch's "
-    "OneCycleLR and CosineAnnealingWarmRestarts step by step",
+    summary="a learning-rate finder and its two rules of thumb, one-cycle and SGDR "
+    "schedules, held to PyTorch's OneCycleLR and CosineAnnealingWarmRestarts step by step",
     parts=[
         Part(
             "find_lr",
@@ -334,6 +229,7 @@ ASSIGNMENT = Assignment(
             mistakes=FINDER_MISTAKES,
             uses_optimizers=True,  # torch.optim.SGD in the student's finder
         ),
+        Part("suggest_lr", "suggest_lr", suggest_cases, mistakes=SUGGEST_MISTAKES),
         Part(
             "one_cycle",
             "one_cycle",
