@@ -207,11 +207,22 @@ def finder_steps(case: Case, got: dict, expected: dict, device: str = "cpu") -> 
 
 
 # ----------------------------------------------------------------- the parts
-def _checks(name: str, outputs: dict[str, str], torch_name: str, context) -> list:
-    return [
-        pytorch_trajectory(key, f"{name}: {words}", torch_name, context=context)
-        for key, words in outputs.items()
-    ]
+def schedule_part(function: str, cases, torch_name: str, adapter, context, mistakes) -> Part:
+    """A schedule's part: every output of its driver (the rates, the momenta) held step by
+    step to the reference's and to PyTorch's ``torch_name``, run through ``adapter`` (bound
+    to the student's name ``function``)."""
+    return Part(
+        function,
+        function,
+        cases,
+        pytorch=PyTorch(torch_name, {function: adapter}),
+        checks=[
+            pytorch_trajectory(key, f"{function}: the {key}", torch_name, context=context)
+            for key in getattr(driver, function).outputs.recorded
+        ],
+        forbidden_names=FORBIDDEN,
+        mistakes=mistakes,
+    )
 
 
 ASSIGNMENT = Assignment(
@@ -230,36 +241,21 @@ ASSIGNMENT = Assignment(
             uses_optimizers=True,  # torch.optim.SGD in the student's finder
         ),
         Part("suggest_lr", "suggest_lr", suggest_cases, mistakes=SUGGEST_MISTAKES),
-        Part(
-            "one_cycle",
+        schedule_part(
             "one_cycle",
             one_cycle_cases,
-            pytorch=PyTorch("OneCycleLR", {"one_cycle": torch_one_cycle}),
-            checks=_checks(
-                "one_cycle",
-                {
-                    driver.one_cycle.outputs.rates: "the rates",
-                    driver.one_cycle.outputs.momenta: "the momenta",
-                },
-                "OneCycleLR",
-                _schedule_context("one_cycle", "total"),
-            ),  # fmt: skip
-            forbidden_names=FORBIDDEN,
-            mistakes=ONE_CYCLE_MISTAKES,
+            "OneCycleLR",
+            torch_one_cycle,
+            _schedule_context("one_cycle", "total"),
+            ONE_CYCLE_MISTAKES,
         ),
-        Part(
-            "sgdr",
+        schedule_part(
             "sgdr",
             sgdr_cases,
-            pytorch=PyTorch("CosineAnnealingWarmRestarts", {"sgdr": torch_sgdr}),
-            checks=_checks(
-                "sgdr",
-                {driver.sgdr.outputs.rates: "the rates"},
-                "CosineAnnealingWarmRestarts",
-                _sgdr_context,
-            ),
-            forbidden_names=FORBIDDEN,
-            mistakes=SGDR_MISTAKES,
+            "CosineAnnealingWarmRestarts",
+            torch_sgdr,
+            _sgdr_context,
+            SGDR_MISTAKES,
         ),
     ],
 )
