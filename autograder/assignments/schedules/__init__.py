@@ -1,11 +1,11 @@
-"""Assignment schedules: a learning-rate finder, one-cycle and SGDR, written from scratch.
+"""Assignment schedules: a learning-rate finder, its rules of thumb, one-cycle and SGDR.
 
 The finder is compared with the reference solution on seeded least-squares problems in
-float64 (rates and smoothed losses, step by step, and where it stops). The two schedules are
-compared, step by step, with the reference and with PyTorch's ``OneCycleLR`` and
-``CosineAnnealingWarmRestarts``, each driven through a thin adapter to the exercise's
-contract over a dummy optimizer. Feedback names the first step at which a trajectory parts
-from the expected one.
+float64 (rates and smoothed losses, step by step, and where it stops); the rules of thumb
+(``suggest_lr``) on finder-like curves. The two schedules are compared, step by step, with
+the reference and with PyTorch's ``OneCycleLR`` and ``CosineAnnealingWarmRestarts``, each
+driven through a thin adapter to the exercise's contract over a dummy optimizer. Feedback
+names the first step at which a trajectory parts from the expected one.
 """
 
 from __future__ import annotations
