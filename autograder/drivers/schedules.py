@@ -3,8 +3,8 @@
 ``find_lr`` runs the student's learning-rate finder on a seeded least-squares problem in
 float64 (a linear model and an endless stream of mini-batches) and records the rates and the
 smoothed losses it returns; ``suggest_lr`` reads two rates off a finder's curve.
-``one_cycle`` and ``sgdr`` call the student's schedule at every
-step of a probe and record the rate (and the momentum) of each step. On the trusted side the
+``one_cycle`` and ``sgdr`` call the student's schedule at every step of a probe and record
+the rate (and the momentum) of each step. On the trusted side the
 same drivers run on the reference and on thin adapters over PyTorch's ``OneCycleLR`` and
 ``CosineAnnealingWarmRestarts``, so every trajectory comes from the very same calls.
 """
