@@ -301,4 +301,18 @@ def accuracy_at_least(key: str, threshold: float, what: str, hint: str = "") -> 
             ]
         return []
 
+
+def trajectory_both(key: str, what: str, name: str, context=None, first_step: int = 0) -> Check:
+    """``got[key]`` (one row per step) follows the reference's trajectory and then PyTorch's
+    (:func:`pytorch_trajectory`, ``name`` being PyTorch's implementation), each difference
+    named by its first step as :func:`trajectory` does; one message, the reference's first."""
+    kwargs = {"context": context, "first_step": first_step}
+    against_reference = trajectory(key, what, "the reference solution's", **kwargs)
+    against_pytorch = pytorch_trajectory(key, what, f"PyTorch's {name}", **kwargs)
+
+    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
+        return against_reference(case, got, expected, device) or against_pytorch(
+            case, got, expected, device
+        )
+
     return check
