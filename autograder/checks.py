@@ -301,6 +301,8 @@ def accuracy_at_least(key: str, threshold: float, what: str, hint: str = "") -> 
             ]
         return []
 
+    return check
+
 
 def trajectory_both(key: str, what: str, name: str, context=None, first_step: int = 0) -> Check:
     """``got[key]`` (one row per step) follows the reference's trajectory and then PyTorch's
