@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from autograder.drivers.files import write_json
 
 
 @dataclass
@@ -53,10 +53,7 @@ class GradeResult:
 
     def write_json(self, path: str | Path) -> None:
         """Write atomically: a reader never sees half a result."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        os.replace(tmp, path)
+        write_json(path, self.to_dict(), indent=2)
 
     @classmethod
     def from_dict(cls, data: dict) -> GradeResult:

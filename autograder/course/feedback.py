@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import html
-import os
 import re
 import shutil
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_output
 
+from autograder.drivers.files import write_atomic
 from autograder.notebook import NotebookError, read_notebook
 from autograder.result import GradeResult, PartResult
 
@@ -166,7 +166,6 @@ def write_autograded(
     release = read_notebook(release_path)
     nb = autograded_notebook(submission, release, result)
     target = autograded_dir / notebook_name
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    nbformat.write(nb, str(tmp))
-    os.replace(tmp, target)
+    text = nbformat.writes(nb)
+    write_atomic(target, text if text.endswith("\n") else text + "\n")
     return target

@@ -8,8 +8,6 @@ grading results go next to them, in ``<root>/autograded-results/<assignment>/<st
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,14 +97,3 @@ class Course:
             and not entry.name.startswith(".")
             and (entry / assignment).is_dir()
         )
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` so that a reader (or a rerun after ``kill -9``) never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import gpu
+from .files import write_json
 
 MAX_MESSAGE = 1500
 
@@ -198,21 +199,14 @@ def run_job(job_dir: str) -> None:
             meta["cases"].append(record)
             # Write as we go: a crash in a later case keeps the earlier results.
             save_file(outputs, os.path.join(job_dir, "out.safetensors"))
-            _write_json(os.path.join(job_dir, "meta.json"), meta)
+            write_json(os.path.join(job_dir, "meta.json"), meta)
             if record["error"] and gpu.context_lost(record["error"]):
                 raise gpu.ContextLost(record["error"])  # the parts after it need a fresh child
             if record["error"]:
                 gpu.release(device)  # e.g. after running out of GPU memory
     gpu.release(device)
     meta["finished"] = True
-    _write_json(os.path.join(job_dir, "meta.json"), meta)
-
-
-def _write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+    write_json(os.path.join(job_dir, "meta.json"), meta)
 
 
 if __name__ == "__main__":  # a cold, one-shot run: python -m drivers.runtime JOB_DIR

@@ -195,7 +195,7 @@ class Writer:
         self.written = False
 
     def write(self, outcome: Outcome, started: float) -> None:
-        import json
+        from autograder.drivers.files import write_json
 
         with self.lock:
             if self.written:
@@ -204,10 +204,7 @@ class Writer:
             results = self.render(outcome)
             path = self.layout.results
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(results, indent=2))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
+            write_json(path, results, indent=2, mode=0o644)
             self.written = True
 
     def expire(self, outcome: Outcome, started: float) -> None:
