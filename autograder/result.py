@@ -7,6 +7,8 @@ from pathlib import Path
 
 from autograder.drivers.files import write_json
 
+PRINTED = "Your code printed:"  # over the end of a failed part's printed output
+
 
 @dataclass
 class PartResult:
@@ -20,6 +22,13 @@ class PartResult:
     messages: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # CPU time of the sandboxed process that ran the part
+    printed: str = ""  # the end of what the part's code printed, when it failed
+
+    def printed_block(self) -> list[str]:
+        """ "Your code printed:" over the printed lines (each behind "| "), or []."""
+        if not self.printed:
+            return []
+        return [PRINTED, *(f"| {line}" for line in self.printed.splitlines())]
 
 
 @dataclass
@@ -79,6 +88,7 @@ class GradeResult:
                 f"[{mark}] {part.id} ({part.title}): {part.points:g} / {part.max_points:g}"
             )
             lines.extend(f"    - {m}" for m in part.messages)
+            lines.extend(f"    {line}" for line in part.printed_block())
         if any(not w.startswith("WARNING") for w in self.warnings):
             lines.append("")
             lines.append("Notes:")

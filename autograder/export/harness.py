@@ -75,7 +75,8 @@ def part_rows(outcome: Outcome) -> list[tuple[dict, PartResult | None]]:
 
 def feedback(result: PartResult | None, outcome: Outcome) -> str:
     """A part's messages for the student (the same words as ``autograder grade``)."""
-    text = "\n".join(result.messages) if result else outcome.not_graded_message()
+    lines = [*result.messages, *result.printed_block()] if result else []
+    text = "\n".join(lines) if result else outcome.not_graded_message()
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + " [...]"
 
 
@@ -221,7 +222,7 @@ class Writer:
 def grade_upload(outcome: Outcome, layout: Layout, lock: threading.Lock) -> None:
     """Find, check and grade the upload into ``outcome``, part by part within the budget."""
     from autograder.notebook import NotebookError, read_cells
-    from autograder.sandbox.pool import SandboxError
+    from autograder.sandbox import SandboxError
 
     manifest = outcome.manifest
     path, problem, notes = find_notebook(layout.submission, manifest.notebook)
