@@ -141,7 +141,7 @@ def nbgrader_seconds(course: Course, started: float) -> dict[str, float]:
     times its autograded notebooks were written; a student nbgrader failed on has none,
     and its time is counted in the next student's (approximate, as logs have no times)."""
     done = {}
-    for path in (course.root / course.autograded_directory).glob(f"*/{ASSIGNMENT}/*.ipynb"):
+    for path in course.folder("autograded").glob(f"*/{ASSIGNMENT}/*.ipynb"):
         done[path.parent.parent.name] = path.stat().st_mtime
     seconds, previous = {}, started
     for student in sorted(done):

@@ -80,13 +80,18 @@ def _say(line: str) -> None:
     os.write(PROGRESS_FD, (line + "\n").encode())
 
 
-def _redirect_output(path: str) -> None:
-    """Send this part's prints (and the C library's) to its own output.txt."""
+def _flush_output() -> None:
+    """Write out what the part printed and Python still buffers (its feedback shows it)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
+
+
+def _redirect_output(path: str) -> None:
+    """Send this part's prints (and the C library's) to its own output.txt."""
+    _flush_output()
     out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -141,6 +146,7 @@ def _child(request: dict, progress: int) -> None:
             signal.setitimer(signal.ITIMER_PROF, float(part["cpu"]))
             runtime.run_part(part_dir, device, fraction)
             signal.setitimer(signal.ITIMER_PROF, 0)
+            _flush_output()
             _say(f"done {index} {_cpu_used():.6f}")
     except gpu.ContextLost:  # its results are written; the parts after it need a new child
         code = gpu.EXIT_CONTEXT_LOST

@@ -22,7 +22,7 @@ def test_the_course_config_is_read(tmp_path):
     assert course.db_url == f"sqlite:///{course.root / 'gradebook.db'}"
     other = Course.open(course.root, db_url="sqlite:////elsewhere.db", course_id="x")
     assert other.db_url == "sqlite:////elsewhere.db" and other.course_id == "x"
-    assert Course.open(ROOT).release_directory == "exercises"
+    assert Course.open(ROOT).folder("release") == ROOT / "exercises"
 
 
 def test_students_are_folders_with_the_assignment_and_safe_names(tmp_path):
