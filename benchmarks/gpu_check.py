@@ -145,10 +145,10 @@ def variants(grader: Grader, most: int | None, quick: bool):
 # ----------------------------------------------------------------- 2. inside the sandbox
 def sandbox_view(device: str) -> int:
     """Ask a part in the sandbox (``drivers/environment.py``) what it sees; the failures."""
-    job = {"statements": [], "driver": "environment", "function": "report", "cases": [{}],
+    part = {"statements": [], "driver": "environment", "function": "report", "cases": [{}],
            "forbidden_ops": []}  # fmt: skip
     with Sandbox(device) as sandbox:
-        outcome = sandbox.run(job, {}, Limits(cpu=20.0, wall=60.0))
+        outcome = sandbox.run(part, {}, Limits(cpu=20.0, wall=60.0))
         isolation = sandbox.isolation
         log = (sandbox._root / "zygote.log").read_text(errors="replace")[-1500:]
     record = (outcome.meta.get("cases") or [{}])[0]
