@@ -25,7 +25,7 @@ EXIT_OK, EXIT_USAGE, EXIT_UNGRADABLE = 0, 2, 3
 def _grade(args: argparse.Namespace) -> int:
     from autograder.grade import Grader
     from autograder.result import GradeResult
-    from autograder.sandbox.pool import SandboxError
+    from autograder.sandbox import SandboxError
 
     try:
         assignment = assignments.get(args.assignment)

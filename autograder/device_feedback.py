@@ -72,7 +72,7 @@ def wrong_device(part: Part, where: dict, device: str) -> str:
     """Outputs that came back from another device than the part ran on (``where``: output
     key -> device, from the sandbox: untrusted text, so shortened)."""
     keys = [str(k)[:60] for k in list(where)[:3]] if isinstance(where, dict) else ["?"]
-    names = ", ".join(part.labels.get(k, k) for k in keys)
+    names = ", ".join(part.label(k) for k in keys)
     elsewhere = str(next(iter(where.values()), "?"))[:20] if isinstance(where, dict) else "?"
     return (
         f"{part.title}: {names} came back on {elsewhere}, but this part ran on {device}, with "

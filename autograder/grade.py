@@ -1,56 +1,44 @@
-"""Grade a submission: extract, run each part in the sandbox, compare with the reference.
+"""Grade a submission: extract, run each part in the sandbox, judge what came back.
 
-The trusted process makes the probes (seeded), runs the same driver on the reference
-solution to get the expected tensors, and compares. The student's process only ever
-receives inputs and returns tensors.
+The orchestration only: the trusted process's :class:`~autograder.reference.Reference`
+makes the probes (seeded) and the expected outputs, the :class:`~autograder.sandbox.Sandbox`
+runs the student's definitions on the probes (one submission's parts: one job), and the
+:class:`~autograder.judge.Judge` turns each part's outcome into messages. The student's
+process only ever receives inputs and returns tensors (and what it printed).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from autograder import compare, static_checks
-from autograder.device_feedback import explain_cuda_error, limits_on, wrong_device
-from autograder.drivers import gpu
-from autograder.drivers.namespaces import EXIT_NO_NAMESPACES
-from autograder.drivers.runtime import (
-    MAX_MESSAGE,
-    DriverError,
-    describe_exception,
-    load_statements,
-)
+from autograder import static_checks
+from autograder.device_feedback import limits_on
 from autograder.extract import Extraction, extract
-from autograder.notebook import NotebookError, code_cells, grade_cells, read_cells
+from autograder.judge import Judge, out_of_time
+from autograder.notebook import NotebookError, code_cells, read_cells
+from autograder.reference import Reference
 from autograder.result import GradeResult, PartResult
-from autograder.sandbox import JobOutcome, Limits, Sandbox
+from autograder.sandbox import Limits, Sandbox, SandboxError
 from autograder.sandbox.isolation import WEAK_WARNING
-from autograder.sandbox.pool import SandboxError
+from autograder.sandbox.runner import PartRequest
 from autograder.spec import Assignment, Case, Mistake, Part
-
-
-def out_of_cpu(outcome: JobOutcome, limits) -> bool:
-    """Stopped by its CPU limit: its CPU timer (SIGPROF), or the limits behind it for code
-    that blocks that signal (SIGXCPU, then SIGKILL)."""
-    return outcome.status in ("signal:SIGPROF", "signal:SIGXCPU") or (
-        outcome.status == "signal:SIGKILL" and outcome.cpu_seconds >= limits.cpu
-    )
 
 
 @dataclass
 class Verdict:
     """How one part went: the failure messages ([] when it passed), the CPU seconds its
-    sandboxed process used, whether it was stopped for running out of time, and how long it
-    took."""
+    sandboxed process used, whether it was stopped for running out of time, how long it
+    took, and the end of what it printed (kept only when it failed)."""
 
     messages: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0
     out_of_time: bool = False
     seconds: float = 0.0  # in the sandbox and judging
+    printed: str = ""
 
 
 def resolve_device(device: str) -> str:
@@ -76,41 +64,6 @@ def sandbox_for(
     return Sandbox(device, isolation, optimizers, gpu_memory_fraction)
 
 
-def _status_message(outcome: JobOutcome, limits) -> str | None:
-    status = outcome.status
-    if out_of_cpu(outcome, limits):
-        return f"stopped after its CPU time limit of {limits.cpu:g} s: is there an endless loop?"
-    if status == "timeout":
-        return f"stopped after the time limit of {limits.wall:g} s: is there an endless loop?"
-    if status in ("signal:SIGKILL", "signal:SIGSEGV", "exit:70") or "MemoryError" in str(
-        outcome.meta
-    ):
-        return (
-            "the process was killed or ran out of memory "
-            f"(limit {limits.memory / 2**30:g} GiB): is something growing without bound?"
-        )
-    if status == f"exit:{gpu.EXIT_NO_CUDA}":
-        return "CUDA could not be started in the sandbox; the part could not be checked"
-    if status == f"exit:{gpu.EXIT_CONTEXT_LOST}":
-        return "a CUDA error ended the process (a device-side assert, a bad memory access)"
-    if status == f"exit:{EXIT_NO_NAMESPACES}":  # drivers/namespaces.py: fail closed
-        return "the sandbox could not give this submission namespaces of its own: not run"
-    if status.startswith("exit:"):
-        return (
-            f"the process exited ({status}) before finishing: don't call exit() or os._exit() "
-            "in your code"
-        )
-    if status.startswith("signal:"):
-        return f"the process was stopped by {status[7:]}"
-    if status.startswith("sandbox-failed"):
-        return f"the sandbox failed ({status[16:]}); the part could not be checked"
-    if outcome.problem:
-        return outcome.problem
-    if not outcome.meta.get("finished"):
-        return "the process exited before finishing: don't call exit() or os._exit() in your code"
-    return None
-
-
 class Grader:
     """Grades submissions of one assignment; keep it around to stay warm."""
 
@@ -124,18 +77,9 @@ class Grader:
         self.assignment = assignment
         self.device = resolve_device(device)
         self.sandbox = sandbox or sandbox_for(assignment, self.device, isolation)
-        source = read_cells(assignment.source_path)
-        self.points = {c.grade_id: c.points for c in grade_cells(source)}
-        missing = [p.id for p in assignment.parts if p.id not in self.points]
-        if missing:
-            raise ValueError(f"{assignment.source_path}: no grade cell for parts {missing}")
-        self.reference_extraction = extract(code_cells(source))
-        self.reference, failures = load_statements(self.reference_extraction.statements())
-        if failures:
-            raise ValueError(f"the reference solution does not load: {failures}")
-        self._cases: dict[str, list[Case]] = {}
-        self._expected: dict[str, list[dict]] = {}
-        self._mistakes: dict[str, dict] = {}
+        self.reference = Reference(assignment, self.device)
+        self.judge = Judge(self.reference, self.device)
+        self.points = self.reference.points
 
     def close(self) -> None:
         self.sandbox.close()
@@ -146,35 +90,25 @@ class Grader:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # ----------------------------------------------------------------- probes
-    def cases(self, part: Part) -> list[Case]:
-        if part.id not in self._cases:
-            index = self.assignment.parts.index(part)
-            generator = torch.Generator().manual_seed(self.assignment.seed + 1000 * index)
-            self._cases[part.id] = part.cases(generator)
-        return self._cases[part.id]
+    # ------------------------------------------- the reference's, for tests and workers
+    @property
+    def reference_extraction(self) -> Extraction:
+        return self.reference.extraction
 
-    def run_driver(self, namespace: dict, part: Part, case: Case) -> dict[str, torch.Tensor]:
-        """Run the driver in this (trusted) process, as the sandbox does for the student: on
-        the CPU whatever the grading device (the instructors' guide, *Grading on a GPU*)."""
-        function = part.run
-        torch.manual_seed(case.config.get("seed", 0))
-        inputs = {k: v.clone() for k, v in case.inputs.items()}
-        outputs = function(namespace, inputs, case.config)
-        return {k: v.detach().cpu().contiguous() for k, v in outputs.items()}
+    def cases(self, part: Part) -> list[Case]:
+        return self.reference.cases(part)
 
     def expected(self, part: Part) -> list[dict]:
-        if not (part.compare or part.reference_outputs):
-            return [{} for _ in self.cases(part)]
-        if part.id not in self._expected:
-            self._expected[part.id] = [
-                self.run_driver(self.reference, part, c) for c in self.cases(part)
-            ]
-            if part.pytorch is not None:
-                namespace = self._namespace(part.pytorch.definitions)
-                for case in self.cases(part):
-                    case.secret["pytorch"] = self.run_driver(namespace, part, case)
-        return self._expected[part.id]
+        return self.reference.expected(part)
+
+    def run_driver(self, namespace: dict, part: Part, case: Case) -> dict[str, torch.Tensor]:
+        return self.reference.run_driver(namespace, part, case)
+
+    def _mistake_namespace(self, mistake: Mistake) -> dict:
+        return self.reference.mistake_namespace(mistake)
+
+    def mistake_sources(self, mistake: Mistake) -> list[str]:
+        return self.reference.mistake_sources(mistake)
 
     # ----------------------------------------------------------------- grading
     def grade(self, path: str | Path, only: list[str] | None = None) -> GradeResult:
@@ -224,6 +158,7 @@ class Grader:
                     verdict.messages or ["correct"],
                     round(verdict.seconds, 3),
                     round(verdict.cpu_seconds, 3),
+                    verdict.printed,
                 )
             )
         result.seconds = round(time.monotonic() - started, 3)
@@ -247,15 +182,19 @@ class Grader:
                     verdicts[part.id] = early
             if not runnable:
                 break
-            outcomes = self.sandbox.run_parts([self._job(p, extraction) for p in runnable])
+            limits = {p.id: limits_on(p.limits, self.device) for p in runnable}
+            requests = [self._request(p, extraction, limits[p.id]) for p in runnable]
+            outcomes = self.sandbox.run_parts(requests)
             for part, outcome in zip(runnable, outcomes, strict=False):
                 judging = time.monotonic()
-                messages = self._judge(part, self.cases(part), outcome)
+                messages = self.judge.messages(part, outcome, limits[part.id])
                 seconds = outcome.seconds + time.monotonic() - judging
-                limits = limits_on(part.limits, self.device)
-                out_of_time = outcome.status == "timeout" or out_of_cpu(outcome, limits)
-                verdicts[part.id] = Verdict(messages, outcome.cpu_seconds, out_of_time, seconds)
-                if out_of_time:
+                stopped = out_of_time(outcome, limits[part.id])
+                printed = outcome.printed if messages else ""
+                verdicts[part.id] = Verdict(
+                    messages, outcome.cpu_seconds, stopped, seconds, printed
+                )
+                if stopped:
                     stuck.update(dict.fromkeys(part.names, part.title))
             pending = runnable[len(outcomes) :]
         return verdicts
@@ -292,177 +231,15 @@ class Grader:
             return Verdict([f"uses {uses}, which this part asks you to build yourself"])
         return None
 
-    def _job(self, part: Part, extraction: Extraction) -> tuple[dict, dict, Limits]:
-        """What the sandbox runs for ``part``: the job, its probe tensors and its limits."""
+    def _request(self, part: Part, extraction: Extraction, limits: Limits) -> PartRequest:
+        """What the sandbox runs for ``part``: its request, its probe tensors, its limits."""
         cases = self.cases(part)
         probes = {f"{i}/{k}": v for i, c in enumerate(cases) for k, v in c.inputs.items()}
-        job = {
+        request = {
             "statements": extraction.statements(part.names),
             "driver": self.assignment.driver,
             "function": part.function,
             "cases": [c.config for c in cases],
             "forbidden_ops": part.forbidden_ops,
         }
-        return job, probes, limits_on(part.limits, self.device)
-
-    def _judge(self, part: Part, cases: list[Case], outcome: JobOutcome) -> list[str]:
-        messages: list[str] = []
-        records = (
-            outcome.meta.get("cases", []) if isinstance(outcome.meta.get("cases"), list) else []
-        )
-        expected_all = self.expected(part)
-        for index, case in enumerate(cases):
-            record = (
-                records[index]
-                if index < len(records) and isinstance(records[index], dict)
-                else None
-            )
-            if record is None:
-                limits = limits_on(part.limits, self.device)
-                status = _status_message(outcome, limits) or "no result came back"
-                return messages + [f"{part.title}: {status}"]
-            if record.get("forbidden"):
-                return [
-                    f"{part.title}: {record['forbidden']}; build it from basic tensor operations"
-                ]
-            if record.get("error"):
-                error = str(record["error"])
-                mistake = None
-                if not error.startswith("NotImplementedError"):
-                    mistake = self._diagnose(part, case, None, error)
-                explained = _explain_error(part, error)
-                return messages + [explained] + ([mistake] if mistake else [])
-            if record.get("wrong_device"):
-                return messages + [wrong_device(part, record["wrong_device"], self.device)]
-            got = {
-                k[len(f"{index}/") :]: v
-                for k, v in outcome.outputs.items()
-                if k.startswith(f"{index}/")
-            }
-            failures = self._compare_case(part, case, got, expected_all[index])
-            if failures:
-                messages.extend(failures)
-                mistake = self._diagnose(part, case, got, None)
-                if mistake:
-                    messages.append(mistake)
-                break  # the first failing probe says enough
-        return messages
-
-    def _compare_case(self, part: Part, case: Case, got: dict, expected: dict) -> list[str]:
-        failures = []
-        if part.compare:
-            for key, value in expected.items():
-                if not part.compared(key):  # a run-specific value (e.g. a random init)
-                    continue
-                label = f"{part.title}: {part.label(key)}"
-                if key not in got:
-                    failures.append(f"{label}: missing from what came back")
-                    continue
-                problem = compare.compare_tensor(
-                    label, got[key], value, self.device, part.tolerance
-                )
-                if problem:
-                    failures.append(problem)
-                    break
-        if not failures and part.pytorch is not None:
-            failures.extend(self._compare_pytorch(part, case, got))
-        for check in part.checks:
-            failures.extend(check(case, got, expected, self.device))
-        return failures
-
-    def _compare_pytorch(self, part: Part, case: Case, got: dict) -> list[str]:
-        """Hold the outputs to PyTorch's own implementation too (they already match the
-        reference's, so a difference here is the reference's and PyTorch's disagreement on
-        this probe, which the specs' tests rule out, or a tolerance edge)."""
-        truth = case.secret.get("pytorch", {})
-        for key in part.pytorch.outputs or [k for k in truth if part.compared(k)]:
-            if key not in got or key not in truth:
-                continue
-            label = f"{part.title}: {part.label(key)} compared with PyTorch's {part.pytorch.name}"
-            problem = compare.compare_tensor(
-                label, got[key], truth[key], self.device, part.tolerance
-            )
-            if problem:
-                return [problem]
-        return []
-
-    def _namespace(self, objects: dict | None = None, sources: list[str] = ()) -> dict:
-        """A fresh copy of the reference with ``objects`` bound and ``sources`` run over it
-        (fresh, so the reference's other functions see the swapped names)."""
-        namespace, _ = load_statements(self.reference_extraction.statements())
-        namespace.update(objects or {})
-        for source in sources:
-            # "<notebook>", as the student's code: its errors name the place alike
-            exec(compile(source, "<notebook>", "exec"), namespace)
-        return namespace
-
-    def _mistake_namespace(self, mistake: Mistake) -> dict:
-        """The reference with the mistake's definitions swapped in."""
-        key = f"{mistake.name}:{mistake.patch!r}"
-        if key not in self._mistakes:
-            self._mistakes[key] = self._namespace(sources=self.mistake_sources(mistake))
-        return self._mistakes[key]
-
-    def mistake_sources(self, mistake: Mistake) -> list[str]:
-        """The mistake's definitions: full sources, or (old, new) edits of the reference's."""
-        sources = []
-        for name, patch in mistake.patch.items():
-            if isinstance(patch, str):
-                sources.append(patch)
-                continue
-            reference = self.reference_extraction.definitions[name].source
-            old, new = patch
-            if old not in reference:
-                raise ValueError(f"mistake {mistake.name!r}: {old!r} is not in {name}")
-            sources.append(reference.replace(old, new))
-        return sources
-
-    def _diagnose(self, part: Part, case: Case, got: dict | None, error: str | None) -> str | None:
-        """Name the mistake whose behaviour the student's reproduces on this probe: the same
-        outputs, or (when the student's code raised ``error``) the same exception: its type
-        and message (see :func:`error_signature`), raised in a definition of the same name."""
-        for mistake in part.mistakes:
-            try:
-                namespace = self._mistake_namespace(mistake)
-            except ValueError:  # the edit does not apply (checked by tests/test_specs.py)
-                continue
-            try:
-                wrong = self.run_driver(namespace, part, case)
-            except Exception as err:  # noqa: BLE001 - a variant may fail on a probe, as students do
-                text = str(err) if isinstance(err, DriverError) else describe_exception(err)
-                if error is not None and error_signature(text[:MAX_MESSAGE]) == error_signature(
-                    error
-                ):
-                    return f"Likely mistake: {mistake.hint}"
-                continue
-            if got is not None and compare.same_outputs(got, wrong, self.device):
-                return f"Likely mistake: {mistake.hint}"
-        return None
-
-
-_PLACE = re.compile(r" \(in `([^`]*)`, line \d+ of its cell\)")
-_ADDRESS = re.compile(r"0x[0-9a-f]+")
-_DEVICE = re.compile(r"\b(cuda(:\d+)?|cpu)\b")
-
-
-def error_signature(text: str) -> tuple[str, tuple[str, ...]]:
-    """An error as the grader reports it, reduced to what identifies it: the exception's
-    words (type and message, with memory addresses and device names masked, whitespace
-    collapsed) and the names of the student's definitions it was raised in, innermost
-    last (``describe_exception``'s "(in `name`, line N of its cell)": lines are not
-    compared, they differ between the student's cell and the reference's)."""
-    places = tuple(_PLACE.findall(text))
-    words = _DEVICE.sub("<device>", _ADDRESS.sub("<address>", _PLACE.sub("", text)))
-    return " ".join(words.split()), places
-
-
-def _explain_error(part: Part, error: str) -> str:
-    if error.startswith("NotImplementedError"):
-        return f"{part.title}: not implemented yet (your code raised NotImplementedError)"
-    cuda = explain_cuda_error(error)
-    if cuda:
-        return f"{part.title}: {cuda}: {error[:300]}"
-    if error.startswith("MemoryError") or "can't allocate memory" in error:
-        limit = part.limits.memory / 2**30
-        return f"{part.title}: ran out of memory (limit {limit:g} GiB): {error[:300]}"
-    return f"{part.title}: {error}"
+        return request, probes, limits

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from autograder.drivers.files import write_json
+
+PRINTED = "Your code printed:"  # over the end of a failed part's printed output
 
 
 @dataclass
@@ -20,6 +22,13 @@ class PartResult:
     messages: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # CPU time of the sandboxed process that ran the part
+    printed: str = ""  # the end of what the part's code printed, when it failed
+
+    def printed_block(self) -> list[str]:
+        """ "Your code printed:" over the printed lines (each behind "| "), or []."""
+        if not self.printed:
+            return []
+        return [PRINTED, *(f"| {line}" for line in self.printed.splitlines())]
 
 
 @dataclass
@@ -53,10 +62,7 @@ class GradeResult:
 
     def write_json(self, path: str | Path) -> None:
         """Write atomically: a reader never sees half a result."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        os.replace(tmp, path)
+        write_json(path, self.to_dict(), indent=2)
 
     @classmethod
     def from_dict(cls, data: dict) -> GradeResult:
@@ -82,6 +88,7 @@ class GradeResult:
                 f"[{mark}] {part.id} ({part.title}): {part.points:g} / {part.max_points:g}"
             )
             lines.extend(f"    - {m}" for m in part.messages)
+            lines.extend(f"    {line}" for line in part.printed_block())
         if any(not w.startswith("WARNING") for w in self.warnings):
             lines.append("")
             lines.append("Notes:")

@@ -106,28 +106,36 @@ def forbidden_uses(sources: list[str], imports: list[str], forbidden: list[str])
 # that uses one is not run. The run-time guard is a second line behind this check.
 FRAMES = "walks the interpreter's stack frames"
 ESCAPE_ATTRIBUTES = {
-    "_getframe": FRAMES, "_current_frames": FRAMES, "currentframe": FRAMES,
-    "f_back": FRAMES, "f_globals": FRAMES, "f_locals": FRAMES, "f_builtins": FRAMES,
-    "f_code": FRAMES, "gi_frame": FRAMES, "cr_frame": FRAMES, "ag_frame": FRAMES,
-    "tb_frame": FRAMES, "tb_next": FRAMES, "getouterframes": FRAMES,
-    "getinnerframes": FRAMES, "settrace": "traces the interpreter",
-    "setprofile": "traces the interpreter",
-    "__globals__": "reaches a function's module", "__subclasses__": "searches the classes",
-    "__builtins__": "reaches the interpreter's builtins", "__code__": "edits compiled code",
-    "__closure__": "edits compiled code",
+    **dict.fromkeys(
+        ("_getframe", "_current_frames", "currentframe", "f_back", "f_globals", "f_locals",
+         "f_builtins", "f_code", "gi_frame", "cr_frame", "ag_frame", "tb_frame", "tb_next",
+         "getouterframes", "getinnerframes"),
+        FRAMES,
+    ),
+    **dict.fromkeys(("settrace", "setprofile"), "traces the interpreter"),
+    **dict.fromkeys(("__code__", "__closure__"), "edits compiled code"),
+    "__globals__": "reaches a function's module",
+    "__subclasses__": "searches the classes",
+    "__builtins__": "reaches the interpreter's builtins",
 }  # fmt: skip
+# Modules (and what importing them would give), then builtins that are called.
 ESCAPE_MODULES = {
-    "gc": "reaches every object in the process", "ctypes": "calls C directly",
-    "_ctypes": "calls C directly", "inspect": FRAMES, "importlib": "imports by computed name",
-    "builtins": "reaches the interpreter's builtins", "torch.library": "re-registers operators",
-    "torch._C": "reaches the dispatcher's internals", "torch._ops": "reaches the dispatcher",
+    **dict.fromkeys(("ctypes", "_ctypes"), "calls C directly"),
+    "gc": "reaches every object in the process",
+    "inspect": FRAMES,
+    "importlib": "imports by computed name",
+    "builtins": "reaches the interpreter's builtins",
+    "torch.library": "re-registers operators",
+    "torch._C": "reaches the dispatcher's internals",
+    "torch._ops": "reaches the dispatcher",
     "torch.ops": "calls operators through the dispatcher",
-}  # fmt: skip
+}
 ESCAPE_CALLS = {
-    "__import__": "imports by computed name", "eval": "runs code built at run time",
-    "exec": "runs code built at run time", "compile": "compiles code built at run time",
+    **dict.fromkeys(("exec", "eval"), "runs code built at run time"),
+    "__import__": "imports by computed name",
+    "compile": "compiles code built at run time",
     "breakpoint": "starts a debugger",
-}  # fmt: skip
+}
 TORCH_MODULES = ("torch", "torch.nn", "torch.nn.functional")
 
 

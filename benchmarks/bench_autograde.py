@@ -45,6 +45,7 @@ from nbgrader.api import Gradebook  # noqa: E402
 from autograder.assignments import get  # noqa: E402
 from autograder.course.cycle import Cycle, nbgrader_environment  # noqa: E402
 from autograder.course.layout import Course  # noqa: E402
+from autograder.course.results import ResultStore  # noqa: E402
 from tests.course.students import submission, write_submission  # noqa: E402
 
 ASSIGNMENT = "collab"
@@ -132,11 +133,7 @@ def scores(course: Course) -> dict[str, float]:
 
 def our_seconds_per_student(course: Course) -> dict[str, float]:
     """Worker seconds per student, from our results."""
-    seconds = {}
-    for path in course.results(ASSIGNMENT).glob("*.json"):
-        record = json.loads(path.read_text())
-        seconds[record["student"]] = record["result"]["seconds"]
-    return seconds
+    return {s: r.seconds for s, r in ResultStore(course, ASSIGNMENT).all().items()}
 
 
 def nbgrader_seconds(course: Course, started: float) -> dict[str, float]:
@@ -144,7 +141,7 @@ def nbgrader_seconds(course: Course, started: float) -> dict[str, float]:
     times its autograded notebooks were written; a student nbgrader failed on has none,
     and its time is counted in the next student's (approximate, as logs have no times)."""
     done = {}
-    for path in (course.root / course.autograded_directory).glob(f"*/{ASSIGNMENT}/*.ipynb"):
+    for path in course.folder("autograded").glob(f"*/{ASSIGNMENT}/*.ipynb"):
         done[path.parent.parent.name] = path.stat().st_mtime
     seconds, previous = {}, started
     for student in sorted(done):

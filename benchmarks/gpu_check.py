@@ -44,9 +44,9 @@ import nbformat  # noqa: E402
 import torch  # noqa: E402
 
 from autograder import assignments  # noqa: E402
-from autograder.course.batch import results as class_results  # noqa: E402
 from autograder.course.cycle import nbgrader_environment  # noqa: E402
 from autograder.course.layout import Course  # noqa: E402
+from autograder.course.results import ResultStore  # noqa: E402
 from autograder.grade import Grader  # noqa: E402
 from autograder.sandbox import Limits, Sandbox  # noqa: E402
 from autograder.sandbox import isolation as iso  # noqa: E402
@@ -145,10 +145,10 @@ def variants(grader: Grader, most: int | None, quick: bool):
 # ----------------------------------------------------------------- 2. inside the sandbox
 def sandbox_view(device: str) -> int:
     """Ask a part in the sandbox (``drivers/environment.py``) what it sees; the failures."""
-    job = {"statements": [], "driver": "environment", "function": "report", "cases": [{}],
+    part = {"statements": [], "driver": "environment", "function": "report", "cases": [{}],
            "forbidden_ops": []}  # fmt: skip
     with Sandbox(device) as sandbox:
-        outcome = sandbox.run(job, {}, Limits(cpu=20.0, wall=60.0))
+        outcome = sandbox.run(part, {}, Limits(cpu=20.0, wall=60.0))
         isolation = sandbox.isolation
         log = (sandbox._root / "zygote.log").read_text(errors="replace")[-1500:]
     record = (outcome.meta.get("cases") or [{}])[0]
@@ -217,7 +217,7 @@ def class_run(workdir: Path, devices: list[str], students: int, workers: int, qu
         done = subprocess.run(command, cwd=ROOT, env=nbgrader_environment(),
                               capture_output=True, text=True)  # fmt: skip
         seconds[(device, scheduler)] = time.monotonic() - started
-        graded = class_results(Course.open(root), "collab")
+        graded = ResultStore(Course.open(root), "collab").all()
         points[(device, scheduler)] = {
             s: [p.points for p in r.parts] for s, r in graded.items() if r.status == "graded"
         }

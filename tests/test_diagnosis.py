@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.grade import error_signature
+from autograder.reference import error_signature
 from tests.submissions import grade, part, replace_in_cell, source_notebook
 
 pytestmark = pytest.mark.task("collab")

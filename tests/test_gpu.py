@@ -222,12 +222,12 @@ def test_sandbox_binds_only_the_gpu_nodes_cuda_needs(monkeypatch, tmp_path):
 
 
 def test_a_child_that_could_not_start_cuda_or_lost_it_is_named():
-    from autograder.grade import _status_message
-    from autograder.sandbox import JobOutcome
+    from autograder.judge import status_message
+    from autograder.sandbox import PartOutcome
 
-    no_cuda = _status_message(JobOutcome(f"exit:{gpu.EXIT_NO_CUDA}", 1.0), Limits())
+    no_cuda = status_message(PartOutcome(f"exit:{gpu.EXIT_NO_CUDA}", 1.0), Limits())
     assert "CUDA could not be started in the sandbox" in no_cuda
-    lost = _status_message(JobOutcome(f"exit:{gpu.EXIT_CONTEXT_LOST}", 1.0), Limits())
+    lost = status_message(PartOutcome(f"exit:{gpu.EXIT_CONTEXT_LOST}", 1.0), Limits())
     assert "CUDA error" in lost
 
 
@@ -260,9 +260,9 @@ class _FakeProcess:
 def test_the_sandbox_on_cuda_keeps_the_workers_gpu(monkeypatch):
     """A Dask worker pinned to a GPU (CUDA_VISIBLE_DEVICES) grades on that GPU; the sandbox
     also finds libcuda where the machine says (LD_LIBRARY_PATH); on the CPU it gets neither."""
-    from autograder.sandbox import Sandbox, pool
+    from autograder.sandbox import Sandbox, runner
 
-    monkeypatch.setattr(pool.subprocess, "Popen", _FakeProcess)
+    monkeypatch.setattr(runner.subprocess, "Popen", _FakeProcess)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64")
     for device, expected in [("cuda", "1"), ("cpu", None)]:

@@ -66,12 +66,12 @@ def test_wrong_typed_nbgrader_metadata_is_ungradable(fast_grader, tmp_path):
 
 
 def test_a_malformed_meta_json_fails_its_part_only(fast_grader, tmp_path):
-    forge = (  # the sandbox's runtime writes meta.json with json.dump: 50,000 deep
+    forge = (  # the sandbox's runtime writes meta.json with json.dumps: 50,000 deep
         "import json, torch\n"
-        "def _forge(data, fh, **kwargs):\n"
-        "    fh.write('[' * 50000 + ']' * 50000)\n"
+        "def _forge(data, **kwargs):\n"
+        "    return '[' * 50000 + ']' * 50000\n"
         "def sigmoid_range(x, low, high):\n"
-        "    json.dump = _forge\n"
+        "    json.dumps = _forge\n"
         "    return torch.sigmoid(x) * (high - low) + low\n"
     )
     result = grade(fast_grader, tmp_path, append_code(source_notebook("collab"), forge))

@@ -95,9 +95,9 @@ def test_a_planted_module_does_not_reach_the_next_submission(fast_grader, tmp_pa
 
 
 def run_statements(sandbox: Sandbox, statements: list[str], limits=SHORT) -> list[str]:
-    job = {"statements": statements, "driver": "runtime", "function": "plain", "cases": []}
-    outcome = sandbox.run(job, {}, limits)
-    assert outcome.status == "ok", (outcome.status, outcome.output_text)
+    part = {"statements": statements, "driver": "runtime", "function": "plain", "cases": []}
+    outcome = sandbox.run(part, {}, limits)
+    assert outcome.status == "ok", (outcome.status, outcome.printed)
     return outcome.meta["load_failures"]
 
 

@@ -26,9 +26,9 @@ def test_bwrap_command_mounts_no_course_files(tmp_path):
 
 
 def probe(sandbox: Sandbox, statements: list[str]) -> dict:
-    """Run a job whose only step is to load ``statements``: the load failures come back."""
-    job = {"statements": statements, "driver": "runtime", "function": "plain", "cases": []}
-    return sandbox.run(job, {}, Limits(wall=20)).meta
+    """Run a part whose only step is to load ``statements``: the load failures come back."""
+    part = {"statements": statements, "driver": "runtime", "function": "plain", "cases": []}
+    return sandbox.run(part, {}, Limits(wall=20)).meta
 
 
 def test_inside_the_sandbox():

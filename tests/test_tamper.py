@@ -13,7 +13,7 @@ import pytest
 
 from autograder.assignments import get
 from autograder.grade import Grader
-from autograder.sandbox.pool import Limits
+from autograder.sandbox import Limits
 from tests.submissions import (
     append_code,
     grade,

@@ -13,22 +13,19 @@ done). A submission that cannot be graded is reported with its reason; the batch
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from autograder import assignments
-from autograder.course.layout import Course, write_json_atomic
+from autograder.course.layout import Course
 from autograder.course.progress import Progress
+from autograder.course.results import ResultStore
 from autograder.course.worker import GraderSettings, GradeTask
 from autograder.notebook import MAX_NOTEBOOK_BYTES
 from autograder.result import GradeResult
-
-RECORD_FORMAT = 1
 
 
 @dataclass
@@ -95,39 +92,6 @@ def load_submission(course: Course, student: str, assignment_id: str, notebook: 
         return Submission(student, path, hashlib.file_digest(fh, "sha256").hexdigest())
 
 
-def read_record(path: Path) -> dict | None:
-    """A stored result, or None if there is none or it can't be read (then: regrade)."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        return None
-    return record
-
-
-def make_record(submission: Submission, assignment_id: str, result: GradeResult) -> dict:
-    return {
-        "format": RECORD_FORMAT,
-        "assignment": assignment_id,
-        "student": submission.student,
-        "notebook": submission.path.name,
-        "sha256": submission.sha256,
-        "graded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "result": result.to_dict(),
-    }
-
-
-def results(course: Course, assignment_id: str) -> dict[str, GradeResult]:
-    """Every stored result of ``assignment_id``, by student."""
-    found = {}
-    for path in sorted(course.results(assignment_id).glob("*.json")):
-        record = read_record(path)
-        if record is not None:
-            found[record["student"]] = GradeResult.from_dict(record["result"])
-    return found
-
-
 class ClassGrader:
     """Grades one assignment for a class; ``run`` does the whole batch."""
 
@@ -144,6 +108,7 @@ class ClassGrader:
         self.use_gradebook = gradebook
         self.stream = stream
         self.writer = None  # a GradebookWriter while a batch runs
+        self.store = ResultStore(course, self.assignment.id)
 
     # ----------------------------------------------------------- one result
     def finish(self, submission: Submission, result: GradeResult, report: BatchReport) -> None:
@@ -173,7 +138,7 @@ class ClassGrader:
 
     def _synced(self, student: str) -> bool:
         notebook = self.course.autograded(student, self.assignment.id) / self.assignment.notebook
-        record = self.course.result_path(student, self.assignment.id)
+        record = self.store.path(student)
         return notebook.is_file() and notebook.stat().st_mtime >= record.stat().st_mtime
 
     # ----------------------------------------------------------------- batch
@@ -184,13 +149,11 @@ class ClassGrader:
             submission = load_submission(
                 self.course, student, self.assignment.id, self.assignment.notebook
             )
-            record = read_record(self.course.result_path(student, self.assignment.id))
-            stored = GradeResult.from_dict(record["result"]) if record is not None else None
+            stored = self.store.result(student, submission.sha256)
             if (
                 not force
                 and stored is not None
                 and submission.problem is None
-                and record.get("sha256") == submission.sha256
                 and (stored.status != "graded" or self._wanted() <= {p.id for p in stored.parts})
             ):
                 reuse.append((submission, stored))
@@ -208,11 +171,8 @@ class ClassGrader:
         """With ``--parts``, keep the other parts' stored results for the same notebook."""
         if self.settings.parts is None or result.status != "graded":
             return result
-        old = read_record(self.course.result_path(submission.student, self.assignment.id))
-        if old is None or old.get("sha256") != submission.sha256:
-            return result
-        previous = GradeResult.from_dict(old["result"])
-        if previous.status != "graded":
+        previous = self.store.result(submission.student, submission.sha256)
+        if previous is None or previous.status != "graded":
             return result
         fresh = {p.id for p in result.parts}
         order = {p.id: i for i, p in enumerate(self.assignment.parts)}
@@ -273,8 +233,7 @@ class ClassGrader:
 
     def _record(self, submission: Submission, result: GradeResult, report: BatchReport) -> None:
         result = self._merged(submission, result)
-        record = make_record(submission, self.assignment.id, result)
-        write_json_atomic(self.course.result_path(submission.student, self.assignment.id), record)
+        self.store.write(submission.student, submission.path.name, submission.sha256, result)
         self.finish(submission, result, report)
         report.graded.append(submission.student)
 

@@ -49,7 +49,7 @@ def _grade_class(args: argparse.Namespace) -> int:
 def _class_report(args: argparse.Namespace) -> int:
     from autograder import assignments
     from autograder.course.analytics import write_report
-    from autograder.course.batch import results
+    from autograder.course.results import ResultStore
 
     try:
         course = _course(args)
@@ -57,7 +57,7 @@ def _class_report(args: argparse.Namespace) -> int:
     except (KeyError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    found = results(course, assignment.id)
+    found = ResultStore(course, assignment.id).all()
     if not found:
         print(f"error: no results in {course.results(assignment.id)}: run grade-class first")
         return EXIT_USAGE

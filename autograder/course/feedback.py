@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import html
-import os
 import re
 import shutil
 from pathlib import Path
@@ -26,8 +25,9 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_output
 
+from autograder.drivers.files import write_atomic
 from autograder.notebook import NotebookError, read_notebook
-from autograder.result import GradeResult, PartResult
+from autograder.result import PRINTED, GradeResult, PartResult
 
 CODE = re.compile(r"`([^`]+)`")
 
@@ -46,7 +46,7 @@ def feedback_text(part: PartResult) -> str:
     verdict = "passed" if part.passed else "failed"
     lines = [f"Autograder: {part.points:g} / {part.max_points:g} ({verdict})"]
     lines += [f"- {message}" for message in part.messages]
-    return "\n".join(lines)
+    return "\n".join(lines + part.printed_block())
 
 
 def feedback_html(part: PartResult, notes: list[str] | None = None) -> str:
@@ -64,6 +64,8 @@ def feedback_html(part: PartResult, notes: list[str] | None = None) -> str:
         f"<p><strong>Autograder: {part.points:g} / {part.max_points:g} ({verdict})</strong></p>"
         f"<ul>{items}</ul>"
     )
+    if part.printed:
+        body += f"<p>{PRINTED}</p><pre>{html.escape(part.printed)}</pre>"
     if notes:
         body += "<p>Notes:</p><ul>" + "".join(f"<li>{inline(n)}</li>" for n in notes) + "</ul>"
     return body + "</div>"
@@ -166,7 +168,6 @@ def write_autograded(
     release = read_notebook(release_path)
     nb = autograded_notebook(submission, release, result)
     target = autograded_dir / notebook_name
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    nbformat.write(nb, str(tmp))
-    os.replace(tmp, target)
+    text = nbformat.writes(nb)
+    write_atomic(target, text if text.endswith("\n") else text + "\n")
     return target

@@ -126,16 +126,3 @@ class GradebookWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def scores(course: Course) -> dict[tuple[str, str], tuple[float, float]]:
-    """(student, assignment) -> (score, max score) for every submission in the gradebook."""
-    table = {}
-    with Gradebook(course.db_url, course.course_id) as gb:
-        for assignment in gb.assignments:
-            for submission in assignment.submissions:
-                table[(submission.student.id, assignment.name)] = (
-                    float(submission.score),
-                    float(submission.max_score),
-                )
-    return table

@@ -8,8 +8,6 @@ grading results go next to them, in ``<root>/autograded-results/<assignment>/<st
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,11 @@ def read_nbgrader_config(root: Path) -> Config:
         return Config()
 
 
+# nbgrader's steps with a folder each (``CourseDirectory.<step>_directory``; by default the
+# step's own name).
+STEPS = ("source", "release", "submitted", "autograded", "feedback")
+
+
 @dataclass(frozen=True)
 class Course:
     """An nbgrader course directory: its id, its gradebook and its folders."""
@@ -37,11 +40,7 @@ class Course:
     root: Path
     course_id: str
     db_url: str
-    source_directory: str = "source"
-    release_directory: str = "release"
-    submitted_directory: str = "submitted"
-    autograded_directory: str = "autograded"
-    feedback_directory: str = "feedback"
+    renamed: tuple[tuple[str, str], ...] = ()  # (step, folder) where not named as the step
 
     @classmethod
     def open(cls, root: str | Path, db_url: str | None = None, course_id: str | None = None):
@@ -50,35 +49,31 @@ class Course:
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: no such course directory")
         config = read_nbgrader_config(root).get("CourseDirectory", Config())
-        names = {
-            key: config.get(key, default)
-            for key, default in [
-                ("source_directory", "source"),
-                ("release_directory", "release"),
-                ("submitted_directory", "submitted"),
-                ("autograded_directory", "autograded"),
-                ("feedback_directory", "feedback"),
-            ]
-        }
+        folders = {step: config.get(f"{step}_directory", step) for step in STEPS}
+        renamed = tuple((step, name) for step, name in folders.items() if name != step)
         db = db_url or config.get("db_url") or f"sqlite:///{root / 'gradebook.db'}"
         course = course_id or config.get("course_id") or "default_course"
-        return cls(root, course, db, **names)
+        return cls(root, course, db, renamed)
+
+    def folder(self, step: str) -> Path:
+        """The folder of one of nbgrader's ``STEPS``."""
+        return self.root / dict(self.renamed).get(step, step)
 
     # ------------------------------------------------------------------ folders
     def submitted(self, student: str, assignment: str) -> Path:
-        return self.root / self.submitted_directory / student / assignment
+        return self.folder("submitted") / student / assignment
 
     def autograded(self, student: str, assignment: str) -> Path:
-        return self.root / self.autograded_directory / student / assignment
+        return self.folder("autograded") / student / assignment
 
     def feedback(self, student: str, assignment: str) -> Path:
-        return self.root / self.feedback_directory / student / assignment
+        return self.folder("feedback") / student / assignment
 
     def source(self, assignment: str) -> Path:
-        return self.root / self.source_directory / assignment
+        return self.folder("source") / assignment
 
     def release(self, assignment: str) -> Path:
-        return self.root / self.release_directory / assignment
+        return self.folder("release") / assignment
 
     def results(self, assignment: str) -> Path:
         return self.root / RESULTS_DIRECTORY / assignment
@@ -89,7 +84,7 @@ class Course:
     def students(self, assignment: str, safe: bool = True) -> list[str]:
         """Students with a collected submission of ``assignment``, sorted; with
         ``safe=False``, the folders whose names are not safe student ids instead."""
-        base = self.root / self.submitted_directory
+        base = self.folder("submitted")
         if not base.is_dir():
             return []
         return sorted(
@@ -99,14 +94,3 @@ class Course:
             and not entry.name.startswith(".")
             and (entry / assignment).is_dir()
         )
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` so that a reader (or a rerun after ``kill -9``) never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

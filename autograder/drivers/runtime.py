@@ -1,9 +1,12 @@
-"""Run one job inside the sandbox: load the student's definitions, call a driver per probe.
+"""Run one part inside the sandbox: load the student's definitions, call a driver per case.
 
-A job folder holds ``job.json`` (statements to run, the driver and its cases) and
-``probes.safetensors`` (input tensors). The child writes ``out.safetensors`` (plain,
-contiguous CPU tensors only) and ``meta.json`` (per-case errors and notes, shown as
-feedback). Nothing the student's code produces crosses back as a Python object.
+Words (the same throughout the sandbox): a *job* is one submission's parts, run in order in
+one child of the zygote (:mod:`drivers.zygote`); a *part* is one graded part of it; a *case*
+is one probe of a part. A part's folder holds ``part.json`` (statements to run, the driver,
+its cases) and ``probes.safetensors`` (input tensors). The child writes ``out.safetensors``
+(plain, contiguous CPU tensors only), ``meta.json`` (per-case errors and notes, shown as
+feedback) and, through the zygote, ``output.txt`` (what the code printed). Nothing the
+student's code produces crosses back as a Python object.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import gpu
+from .files import write_json
 
 MAX_MESSAGE = 1500
 
@@ -147,23 +151,23 @@ def seed(value: int, device: str) -> None:
         torch.cuda.manual_seed_all(value)
 
 
-def run_job(job_dir: str) -> None:
-    """Run every case of the job and write ``out.safetensors`` and ``meta.json``."""
-    with open(os.path.join(job_dir, "job.json")) as fh:
-        job = json.load(fh)
-    probes_path = os.path.join(job_dir, "probes.safetensors")
+def run_part(part_dir: str, device: str = "cpu", gpu_memory_fraction: float | None = None) -> None:
+    """Run every case of the part in ``part_dir`` on ``device`` (the job's, from the
+    zygote's request) and write ``out.safetensors`` and ``meta.json``."""
+    with open(os.path.join(part_dir, "part.json")) as fh:
+        part = json.load(fh)
+    probes_path = os.path.join(part_dir, "probes.safetensors")
     probes = load_file(probes_path) if os.path.exists(probes_path) else {}
-    torch.set_num_threads(job.get("threads", 1))
-    gpu.prepare(job.get("device", "cpu"), job.get("gpu_memory_fraction"))
-    namespace, failures = load_statements(job["statements"])
-    driver = importlib.import_module(f"drivers.{job['driver']}")
-    function = getattr(driver, job["function"])
+    torch.set_num_threads(part.get("threads", 1))
+    gpu.prepare(device, gpu_memory_fraction)
+    namespace, failures = load_statements(part["statements"])
+    driver = importlib.import_module(f"drivers.{part['driver']}")
+    function = getattr(driver, part["function"])
     outputs: dict[str, torch.Tensor] = {}
     meta: dict = {"load_failures": failures, "cases": []}
-    device = job.get("device", "cpu")
-    guard = Forbid(job.get("forbidden_ops", []))
+    guard = Forbid(part.get("forbidden_ops", []))
     with guard:
-        for index, case in enumerate(job["cases"]):
+        for index, case in enumerate(part["cases"]):
             case = {**case, "device": device}
             inputs = {
                 k[len(f"{index}/") :]: v.to(device)
@@ -197,23 +201,16 @@ def run_job(job_dir: str) -> None:
                 record["forbidden"] = f"{guard.hit} is not allowed in this part"
             meta["cases"].append(record)
             # Write as we go: a crash in a later case keeps the earlier results.
-            save_file(outputs, os.path.join(job_dir, "out.safetensors"))
-            _write_json(os.path.join(job_dir, "meta.json"), meta)
+            save_file(outputs, os.path.join(part_dir, "out.safetensors"))
+            write_json(os.path.join(part_dir, "meta.json"), meta)
             if record["error"] and gpu.context_lost(record["error"]):
                 raise gpu.ContextLost(record["error"])  # the parts after it need a fresh child
             if record["error"]:
                 gpu.release(device)  # e.g. after running out of GPU memory
     gpu.release(device)
     meta["finished"] = True
-    _write_json(os.path.join(job_dir, "meta.json"), meta)
+    write_json(os.path.join(part_dir, "meta.json"), meta)
 
 
-def _write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
-
-
-if __name__ == "__main__":  # a cold, one-shot run: python -m drivers.runtime JOB_DIR
-    run_job(sys.argv[1])
+if __name__ == "__main__":  # a cold, one-shot run: python -m drivers.runtime PART_DIR [DEVICE]
+    run_part(sys.argv[1], *sys.argv[2:3])

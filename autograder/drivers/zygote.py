@@ -1,9 +1,11 @@
 """The warm sandboxed process: import torch once, then fork a fresh child for every job.
 
 A job is one submission's parts, run one after the other in one child (so a submission
-pays for one fork and one warm-up, not one per part). Protocol (JSON lines): the trusted
-process writes ``{"job": DIR, "parts": [{"dir": NAME, "timeout": s, "cpu": s}, ...],
-"memory": bytes, "nproc": n, "file_size": bytes}`` on stdin; the zygote answers ``{"job":
+pays for one fork and one warm-up, not one per part); a part's own folder holds what it runs
+(:mod:`drivers.runtime`) and what it leaves, its printed output included. Protocol (JSON
+lines): the trusted process writes ``{"job": DIR, "parts": [{"dir": NAME, "timeout": s,
+"cpu": s}, ...], "memory": bytes, "nproc": n, "file_size": bytes, "device": ...,
+"gpu_memory_fraction": ...}`` on stdin; the zygote answers ``{"job":
 DIR, "parts": [{"status": ..., "seconds": ..., "cpu": ...}, ...]}`` on stdout, one entry per
 part that started: "ok" for each part that finished, then, if the child died or was
 stopped, that part's ending ("timeout", "signal:SIGXCPU", "exit:N", ...). The parts after
@@ -78,13 +80,18 @@ def _say(line: str) -> None:
     os.write(PROGRESS_FD, (line + "\n").encode())
 
 
-def _redirect_output(path: str) -> None:
-    """Send this part's prints (and the C library's) to its own output.txt."""
+def _flush_output() -> None:
+    """Write out what the part printed and Python still buffers (its feedback shows it)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
+
+
+def _redirect_output(path: str) -> None:
+    """Send this part's prints (and the C library's) to its own output.txt."""
+    _flush_output()
     out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -105,8 +112,9 @@ def _child(request: dict, progress: int) -> None:
         os.dup2(progress, PROGRESS_FD)
         os.closerange(PROGRESS_FD + 1, 1024)
         # CUDA's one-off start (context, cuBLAS) before any limit: not a student's cost.
+        device, fraction = request.get("device", "cpu"), request.get("gpu_memory_fraction")
         try:
-            gpu.warm(request.get("device", "cpu"), request.get("gpu_memory_fraction"))
+            gpu.warm(device, fraction)
         except Exception:  # noqa: BLE001 - no usable GPU in here: no part can run
             code = gpu.EXIT_NO_CUDA
             traceback.print_exc()  # into the zygote's log, for the instructor
@@ -136,8 +144,9 @@ def _child(request: dict, progress: int) -> None:
             signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the default action: terminate
             _say(f"start {index}")
             signal.setitimer(signal.ITIMER_PROF, float(part["cpu"]))
-            runtime.run_job(part_dir)
+            runtime.run_part(part_dir, device, fraction)
             signal.setitimer(signal.ITIMER_PROF, 0)
+            _flush_output()
             _say(f"done {index} {_cpu_used():.6f}")
     except gpu.ContextLost:  # its results are written; the parts after it need a new child
         code = gpu.EXIT_CONTEXT_LOST

@@ -75,7 +75,8 @@ def part_rows(outcome: Outcome) -> list[tuple[dict, PartResult | None]]:
 
 def feedback(result: PartResult | None, outcome: Outcome) -> str:
     """A part's messages for the student (the same words as ``autograder grade``)."""
-    text = "\n".join(result.messages) if result else outcome.not_graded_message()
+    lines = [*result.messages, *result.printed_block()] if result else []
+    text = "\n".join(lines) if result else outcome.not_graded_message()
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + " [...]"
 
 
@@ -195,7 +196,7 @@ class Writer:
         self.written = False
 
     def write(self, outcome: Outcome, started: float) -> None:
-        import json
+        from autograder.drivers.files import write_json
 
         with self.lock:
             if self.written:
@@ -204,10 +205,7 @@ class Writer:
             results = self.render(outcome)
             path = self.layout.results
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(results, indent=2))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
+            write_json(path, results, indent=2, mode=0o644)
             self.written = True
 
     def expire(self, outcome: Outcome, started: float) -> None:
@@ -224,7 +222,7 @@ class Writer:
 def grade_upload(outcome: Outcome, layout: Layout, lock: threading.Lock) -> None:
     """Find, check and grade the upload into ``outcome``, part by part within the budget."""
     from autograder.notebook import NotebookError, read_cells
-    from autograder.sandbox.pool import SandboxError
+    from autograder.sandbox import SandboxError
 
     manifest = outcome.manifest
     path, problem, notes = find_notebook(layout.submission, manifest.notebook)

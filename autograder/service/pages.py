@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
+from autograder.result import PRINTED
+
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;
 color:#1d1d1f;line-height:1.5}
@@ -39,6 +41,8 @@ def part_html(part: dict) -> str:
     passed = part.get("passed")
     mark = "PASS" if passed else "FAIL"
     messages = "".join(f"<li>{escape(str(m))}</li>" for m in part.get("messages", []))
+    if part.get("printed"):
+        messages += f"<li>{PRINTED}<pre>{escape(str(part['printed']))}</pre></li>"
     return (
         f'<div class="part {"pass" if passed else "fail"}" data-part="{escape(part["id"])}">'
         f"<strong>[{mark}] {escape(part['id'])}</strong> ({escape(part['title'])}): "

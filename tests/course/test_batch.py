@@ -15,8 +15,9 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import cli
-from autograder.course.batch import ClassGrader, read_record
+from autograder.course.batch import ClassGrader
 from autograder.course.cluster import InlinePool
+from autograder.course.results import ResultStore
 from autograder.course.worker import GraderSettings
 from tests.course.conftest import ROOT, add_student, quick_parts
 
@@ -50,9 +51,9 @@ def test_grades_the_class_and_reports_what_it_cannot_grade(course):
     assert "not a notebook" in report.ungradable["cyd"]
     assert "no collab.ipynb was submitted" in report.ungradable["dan"]
     assert "collab-copy.ipynb" in report.ungradable["dan"]
-    ada = read_record(course.result_path("ada", "collab"))
+    ada = ResultStore(course, "collab").read("ada")
     assert ada["sha256"] and ada["result"]["score"] == ada["result"]["max_score"] > 0
-    bob = read_record(course.result_path("bob", "collab"))["result"]
+    bob = ResultStore(course, "collab").read("bob")["result"]
     assert bob["score"] < bob["max_score"]
     assert gradebook_score(course, "ada") == ada["result"]["score"]
     assert gradebook_score(course, "cyd") == 0
@@ -75,7 +76,7 @@ def test_rerun_reuses_unchanged_results_and_regrades_a_changed_notebook(course):
     third = grade(course)
     assert third.graded == ["bob"] and third.unchanged == ["ada"]
     assert course.result_path("ada", "collab").stat().st_mtime_ns == stamps["ada"]
-    bob = read_record(course.result_path("bob", "collab"))["result"]
+    bob = ResultStore(course, "collab").read("bob")["result"]
     assert bob["score"] == bob["max_score"]
     assert gradebook_score(course, "bob") == bob["max_score"]
 
@@ -102,7 +103,7 @@ def test_results_of_some_parts_are_completed_not_reused_for_others(course):
     for parts in (("create_params",), ("sigmoid_range",)):
         report = ClassGrader(course, only(*parts), stream=StringIO()).run(InlinePool(only()))
         assert report.graded == ["ada"]  # the stored result lacked this part: graded
-    stored = read_record(course.result_path("ada", "collab"))["result"]
+    stored = ResultStore(course, "collab").read("ada")["result"]
     assert [p["id"] for p in stored["parts"]] == ["create_params", "sigmoid_range"]
     both = only("create_params", "sigmoid_range")
     report = ClassGrader(course, both, stream=StringIO()).run(InlinePool(both))

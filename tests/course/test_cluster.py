@@ -6,8 +6,9 @@ from io import StringIO
 
 import pytest
 
-from autograder.course.batch import ClassGrader, read_record
+from autograder.course.batch import ClassGrader
 from autograder.course.cluster import DaskPool, gpu_resources
+from autograder.course.results import ResultStore
 from autograder.course.worker import GraderSettings
 from tests.course.conftest import add_student, quick_parts
 
@@ -33,8 +34,8 @@ def test_grade_class_on_a_dask_local_cluster(course):
 
     assert sorted(report.graded) == ["ada", "bob", "cyd"] and report.failed == {}
     assert "not a notebook" in report.ungradable["cyd"]
-    ada = read_record(course.result_path("ada", "collab"))["result"]
-    bob = read_record(course.result_path("bob", "collab"))["result"]
+    ada = ResultStore(course, "collab").read("ada")["result"]
+    bob = ResultStore(course, "collab").read("bob")["result"]
     assert ada["score"] == ada["max_score"] > bob["score"]
 
 

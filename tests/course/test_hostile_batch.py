@@ -8,8 +8,9 @@ from io import StringIO
 
 import pytest
 
-from autograder.course.batch import ClassGrader, read_record
+from autograder.course.batch import ClassGrader
 from autograder.course.cluster import InlinePool
+from autograder.course.results import ResultStore
 from autograder.course.worker import GraderSettings
 from tests.course.conftest import add_student
 from tests.course.students import write_submission
@@ -37,7 +38,7 @@ def test_grade_class_grades_the_rest_and_reruns_cleanly(course):
         report = run(course)
         assert sorted(report.graded) == ["ada", "bob", "cyd", "dan"], report.summary()
         assert sorted(report.ungradable) == ["bob", "cyd", "dan"] and not report.failed
-    ada = read_record(course.result_path("ada", "collab"))["result"]
+    ada = ResultStore(course, "collab").read("ada")["result"]
     assert ada["score"] == ada["max_score"] > 0
 
 
@@ -45,13 +46,13 @@ def test_a_hostile_student_changes_nothing_of_the_next(course):
     """Students are graded in name order by one warm worker: aaa plants, zed comes next."""
     write_submission(course.submitted("zed", "collab"), "collab.ipynb", source_notebook("collab"))
     run(course, ["zed"])
-    alone = read_record(course.result_path("zed", "collab"))["result"]
+    alone = ResultStore(course, "collab").read("zed")["result"]
     assert alone["score"] == alone["max_score"] > 0
     payload = hostile_notebook(PLANT, "_plant()")
     write_submission(course.submitted("aaa", "collab"), "collab.ipynb", payload)
     report = run(course)
     assert report.graded == ["aaa", "zed"] or sorted(report.graded) == ["aaa", "zed"]
-    after = read_record(course.result_path("zed", "collab"))["result"]
+    after = ResultStore(course, "collab").read("zed")["result"]
     assert after["score"] == alone["score"]
     assert [p["messages"] for p in after["parts"]] == [p["messages"] for p in alone["parts"]]
 

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from autograder.course.layout import Course, write_json_atomic
+from autograder.course.layout import Course
+from autograder.course.results import ResultStore
+from autograder.result import GradeResult, PartResult
 from tests.course.conftest import ROOT, make_course
 
 pytestmark = pytest.mark.task("course")
@@ -20,7 +22,7 @@ def test_the_course_config_is_read(tmp_path):
     assert course.db_url == f"sqlite:///{course.root / 'gradebook.db'}"
     other = Course.open(course.root, db_url="sqlite:////elsewhere.db", course_id="x")
     assert other.db_url == "sqlite:////elsewhere.db" and other.course_id == "x"
-    assert Course.open(ROOT).release_directory == "exercises"
+    assert Course.open(ROOT).folder("release") == ROOT / "exercises"
 
 
 def test_students_are_folders_with_the_assignment_and_safe_names(tmp_path):
@@ -33,10 +35,15 @@ def test_students_are_folders_with_the_assignment_and_safe_names(tmp_path):
     assert course.result_path("ada", "collab").name == "ada.json"
 
 
-def test_json_is_written_atomically(tmp_path):
-    target = tmp_path / "deep" / "result.json"
-    write_json_atomic(target, {"a": 1})
-    assert json.loads(target.read_text()) == {"a": 1}
-    assert [p.name for p in target.parent.iterdir()] == ["result.json"]
+def test_a_record_is_written_atomically_and_read_back(tmp_path):
+    store = ResultStore(Course(tmp_path, "c", "sqlite://"), "collab")
+    result = GradeResult("collab", "ada.ipynb", "graded", [PartResult("p", "P", 1, 1, True)])
+    target = store.write("ada", "collab.ipynb", "abc", result)
+    assert target == store.path("ada") and json.loads(target.read_text())["sha256"] == "abc"
+    assert [p.name for p in target.parent.iterdir()] == ["ada.json"]
+    assert store.result("ada", "abc").score == 1 and store.result("ada", "other") is None
+    assert list(store.all()) == ["ada"]
+    target.write_text("{not json")
+    assert store.read("ada") is None and store.all() == {}
     with pytest.raises(FileNotFoundError):
         Course.open(tmp_path / "missing")
