@@ -21,6 +21,14 @@ def flag(key: str, message: str) -> Check:
     return check
 
 
+def _floats(got: dict, key: str, what: str) -> torch.Tensor | list[str]:
+    """``got[key]`` flattened to float64, or the failure message when no floats came back."""
+    value = got.get(key)
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        return [f"{what}: no floating-point values came back"]
+    return value.double().flatten()
+
+
 def normal_draw(key: str, what: str, std: float, min_count: int = 400) -> Check:
     """The values in ``got[key]`` look like N(0, std): mean and spread in wide bands.
 
@@ -29,12 +37,9 @@ def normal_draw(key: str, what: str, std: float, min_count: int = 400) -> Check:
     """
 
     def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
-        value = got.get(key)
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-            return [f"{what}: no floating-point values came back"]
-        values = value.double().flatten()
-        if values.numel() < min_count:
-            return []
+        values = _floats(got, key, what)
+        if isinstance(values, list) or values.numel() < min_count:
+            return values if isinstance(values, list) else []
         if bool((values == 0).all()):
             return [
                 f"{what}: all values are zero; draw them from a normal distribution "
@@ -198,12 +203,9 @@ def init_scale(
     values, where the statistics are too noisy."""
 
     def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
-        value = got.get(key)
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-            return [f"{what}: no floating-point values came back"]
-        values = value.double().flatten()
-        if values.numel() < min_count:
-            return []
+        values = _floats(got, key, what)
+        if isinstance(values, list) or values.numel() < min_count:
+            return values if isinstance(values, list) else []
         n = fan_in(case)
         if not bool(torch.isfinite(values).all()):
             return [f"{what}: the initial values contain NaN or infinity"]

@@ -150,7 +150,8 @@ class Judge:
         reference's, so a difference here is the reference's and PyTorch's disagreement on
         this probe, which the specs' tests rule out, or a tolerance edge)."""
         truth = case.secret.get("pytorch", {})
-        for key in part.pytorch.outputs or [k for k in truth if part.compared(k)]:
+        keys = part.pytorch.outputs
+        for key in [k for k in truth if part.compared(k)] if keys is None else keys:
             if key not in got or key not in truth:
                 continue
             label = f"{part.title}: {part.label(key)} compared with PyTorch's {part.pytorch.name}"

@@ -113,7 +113,12 @@ class Reference:
     def diagnose(self, part: Part, case: Case, got: dict | None, error: str | None) -> str | None:
         """Name the mistake whose behaviour the student's reproduces on this probe: the same
         outputs, or (when the student's code raised ``error``) the same exception: its type
-        and message (see :func:`error_signature`), raised in a definition of the same name."""
+        and message (see :func:`error_signature`), raised in a definition of the same name.
+        A mistake that behaves as the reference does on this probe names nothing (the student's
+        outputs may match the reference and still differ from PyTorch's)."""
+        expected = self.expected(part)
+        at = [i for i, c in enumerate(self.cases(part)) if c is case]
+        right = expected[at[0]] if at and expected[at[0]] else None
         for mistake in part.mistakes:
             try:
                 namespace = self.mistake_namespace(mistake)
@@ -128,8 +133,11 @@ class Reference:
                 ):
                     return f"Likely mistake: {mistake.hint}"
                 continue
-            if got is not None and compare.same_outputs(got, wrong, self.device):
-                return f"Likely mistake: {mistake.hint}"
+            if got is None or not compare.same_outputs(got, wrong, self.device):
+                continue
+            if right is not None and compare.same_outputs(wrong, right, self.device):
+                continue  # the mistake makes no difference on this probe: it explains nothing
+            return f"Likely mistake: {mistake.hint}"
         return None
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from autograder.drivers.outputs import Outputs
-from autograder.sandbox.pool import Limits
+from autograder.sandbox import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,9 @@ class PyTorch:
 
     name: str  # in feedback: "compared with PyTorch's <name>"
     definitions: dict[str, object]
-    outputs: tuple[str, ...] | None = None  # compared outputs held to PyTorch's; None: all
+    # The compared outputs held to PyTorch's: None, all of them; () none (its outputs then
+    # serve only the part's checks, e.g. a trajectory compared step by step).
+    outputs: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -83,7 +85,6 @@ class Part:
     mistakes: list[Mistake] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
     tolerance: float = 1.0  # multiplies the dtype's default tolerances
-    labels: dict[str, str] = field(default_factory=dict)  # output -> words (old style)
     # Uses torch.optim in the sandbox: the zygote then takes an optimizer step before it
     # forks (the first one imports torch._dynamo: a second of CPU a child would pay).
     uses_optimizers: bool = False
@@ -95,16 +96,12 @@ class Part:
         self.function = self.function or self.id
 
     def label(self, key: str) -> str:
-        """The words feedback uses for output ``key``."""
-        if key in self.labels:
-            return self.labels[key]
-        return self.outputs.label(key) if self.outputs else key
+        """The words feedback uses for output ``key`` (declared by the driver)."""
+        return self.outputs.label(key)
 
     def compared(self, key: str) -> bool:
         """Is output ``key`` compared value by value with the reference's?"""
-        if self.outputs is not None:
-            return key in self.outputs.compared
-        return not key.startswith("_")
+        return key in self.outputs.compared
 
 
 @dataclass
@@ -139,10 +136,13 @@ class Assignment:
                 )
             part.run, part.outputs = run, getattr(run, "outputs", None)
             if part.outputs is None:
-                continue
-            unknown = part.outputs.undeclared(part.labels)
+                raise ValueError(
+                    f"{self.id}/{part.id}: drivers.{self.driver}.{part.function} does not "
+                    "declare its outputs: decorate it with @produces(...)"
+                )
+            unknown = []
             if part.pytorch and part.pytorch.outputs:
-                unknown += [n for n in part.pytorch.outputs if n not in part.outputs.compared]
+                unknown = [n for n in part.pytorch.outputs if n not in part.outputs.compared]
             if unknown:
                 raise ValueError(
                     f"{self.id}/{part.id}: outputs {unknown} are not declared (compared) by "

@@ -75,10 +75,10 @@ def test_embedding_held_to_pytorch_widens_on_cuda(grader, monkeypatch):
     case = grader.cases(part)[0]
     truth = case.secret["pytorch"]
     got = {**truth, "out": _nudged(truth["out"])}
-    (message,) = grader._compare_pytorch(part, case, got)
+    (message,) = grader.judge.compare_pytorch(part, case, got)
     assert "output compared with PyTorch's nn.Embedding" in message
-    monkeypatch.setattr(grader, "device", "cuda")
-    assert grader._compare_pytorch(part, case, got) == []
+    monkeypatch.setattr(grader.judge, "device", "cuda")
+    assert grader.judge.compare_pytorch(part, case, got) == []
 
 
 def test_dropout_scale_checks_widen_on_cuda():

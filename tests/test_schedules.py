@@ -32,9 +32,9 @@ def judge(grader, part_id: str, namespace: dict) -> list[str]:
             got = grader.run_driver(namespace, spec, case)
         except DriverError as err:
             return [str(err)]
-        failures = grader._compare_case(spec, case, got, expected)
+        failures = grader.judge.compare_case(spec, case, got, expected)
         if failures:
-            return failures + [grader._diagnose(spec, case, got, None) or ""]
+            return failures + [grader.reference.diagnose(spec, case, got, None) or ""]
     return []
 
 
@@ -53,7 +53,7 @@ def test_reference_follows_pytorch_on_every_probe(grader):
         spec = grader.assignment.part(part_id)
         for case, expected in zip(grader.cases(spec), grader.expected(spec), strict=True):
             assert set(case.secret["pytorch"]) == set(expected)
-            assert grader._compare_case(spec, case, expected, expected) == []
+            assert grader.judge.compare_case(spec, case, expected, expected) == []
     finder = grader.assignment.part("find_lr")
     lengths = [len(e["rates"]) for e in grader.expected(finder)]
     steps = [c.config.get("n_steps", 100) for c in grader.cases(finder)]
@@ -69,7 +69,7 @@ def test_every_mistake_fails_its_part_only_with_its_hint(grader):
     for spec in grader.assignment.parts:
         assert len(spec.mistakes) >= 4, spec.id
         for mistake in spec.mistakes:
-            namespace = grader._namespace(sources=grader.mistake_sources(mistake))
+            namespace = grader.reference.variant(sources=grader.mistake_sources(mistake))
             messages = judge(grader, spec.id, namespace)
             assert f"Likely mistake: {mistake.hint}" in messages, (mistake.name, messages)
             for other in PARTS:
@@ -78,10 +78,10 @@ def test_every_mistake_fails_its_part_only_with_its_hint(grader):
 
 
 def test_trajectories_name_the_first_differing_step(grader):
-    messages = judge(grader, "sgdr", grader._namespace(sources=[RESTART_LATE]))
+    messages = judge(grader, "sgdr", grader.reference.variant(sources=[RESTART_LATE]))
     assert "differs from the reference solution's first at step 10 of 39" in messages[0]
     assert "sgdr(step, peak, first_cycle=10, mult=1)" in messages[0]
-    messages = judge(grader, "find_lr", grader._namespace(sources=[NO_STOP]))
+    messages = judge(grader, "find_lr", grader.reference.variant(sources=[NO_STOP]))
     assert "the run stopped after 100 steps, expected 76" in messages[0]
 
 

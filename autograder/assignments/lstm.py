@@ -252,6 +252,10 @@ ACCURACY_HINT = (
     "batch, clip the gradients"
 )
 
+LANGUAGE_MODEL_ACCURACY = accuracy_at_least(
+    driver.lstm_language_model.outputs.logits, 0.5, "fit_lstm_language_model", ACCURACY_HINT
+)
+
 ASSIGNMENT = Assignment(
     id="lstm",
     chapters=["lstm"],
@@ -268,14 +272,7 @@ ASSIGNMENT = Assignment(
             language_model_cases,
             compare=False,
             reference_outputs=False,
-            checks=[
-                accuracy_at_least(
-                    driver.lstm_language_model.outputs.logits,
-                    0.5,
-                    "fit_lstm_language_model",
-                    ACCURACY_HINT,
-                )
-            ],
+            checks=[LANGUAGE_MODEL_ACCURACY],
             limits=Limits(wall=150, cpu=90, threads=1),
             uses_optimizers=True,
         ),

@@ -181,13 +181,12 @@ def run_part(part_dir: str, device: str = "cpu", gpu_memory_fraction: float | No
                 result = function(namespace, inputs, case)
                 if not isinstance(result, dict):
                     raise DriverError("the driver produced no outputs")
-                declared = getattr(function, "outputs", None)
-                undeclared = declared.undeclared(result) if declared else []
+                undeclared = function.outputs.undeclared(result)
                 if undeclared:  # a driver bug, whoever's code it ran
                     raise DriverError(f"the driver returned undeclared outputs {undeclared}")
                 gpu.settle(device)
                 for key, value in result.items():
-                    recorded = key in declared.recorded if declared else key.startswith("_")
+                    recorded = key in function.outputs.recorded  # draws, flags: any device
                     elsewhere = None if recorded else gpu.off_device(value, device)
                     if elsewhere:  # e.g. moved to the CPU: said so, not silently moved back
                         record.setdefault("wrong_device", {})[key] = elsewhere
