@@ -163,36 +163,6 @@ def trajectory(
     return check
 
 
-def agrees_with(
-    reference: str,
-    title: str,
-    labels: dict[str, str] | None = None,
-    scale: float = 1.0,
-    secret_key: str = "truth",
-) -> Check:
-    """Hold the outputs to an independent implementation too: ``case.secret[secret_key]``
-    (a dict of tensors made with the probes, e.g. by ``torch.nn.functional``, in the trusted
-    process). Outputs that already differ from the reference solution's are left to that
-    comparison, so each problem is reported once."""
-    from autograder.compare import compare_tensor
-
-    labels = labels or {}
-
-    def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
-        for key, value in case.secret.get(secret_key, {}).items():
-            if key not in got or not isinstance(got[key], torch.Tensor):
-                continue
-            if key in expected and compare_tensor(key, got[key], expected[key], device, scale):
-                continue
-            label = f"{title}: {labels.get(key, key)} compared with {reference}"
-            problem = compare_tensor(label, got[key], value, device, scale)
-            if problem:
-                return [problem]
-        return []
-
-    return check
-
-
 def init_scale(
     key: str, what: str, fan_in, low: float = 0.2, high: float = 2.0, min_count: int = 1000
 ) -> Check:

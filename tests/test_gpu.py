@@ -58,15 +58,6 @@ def test_trajectory_check_widens_on_cuda():
     assert "tolerance 0.0005 relative" in check(case, far, {}, "cuda")[0]
 
 
-def test_agrees_with_widens_on_cuda():
-    truth = torch.linspace(1, 2, 30)
-    check = checks.agrees_with("torch.nn.functional", "conv2d")
-    case = Case({}, secret={"truth": {"out": truth}})
-    got, expected = {"out": _nudged(truth)}, {"out": _nudged(truth)}  # matches our reference
-    assert "compared with torch.nn.functional" in check(case, got, expected, "cpu")[0]
-    assert check(case, got, expected, "cuda") == []
-
-
 def test_embedding_held_to_pytorch_widens_on_cuda(grader, monkeypatch):
     """collab's Embedding is held to nn.Embedding's outputs (its driver run on PyTorch's
     layer), with the comparison's tolerances: a CUDA-sized difference fails only on the CPU."""

@@ -8,11 +8,17 @@ import glob
 
 import torch
 
+from .outputs import produces
+
 
 def _text(value: str) -> torch.Tensor:
     return torch.tensor(list(value.encode()), dtype=torch.uint8)
 
 
+@produces(
+    recorded=("cuda_available", "tf32_matmul", "tf32_cudnn", "new_tensors_on_device",
+              "matmul_error", "nodes")
+)  # fmt: skip
 def report(ns: dict, inputs: dict, config: dict) -> dict:
     """Flags (0-dim bool tensors), the device nodes, and how far a float32 matrix product on
     the part's device is from float64: about 1e-6 in full float32, 1e-3 with TF32 (n = 512)."""

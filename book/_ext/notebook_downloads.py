@@ -32,6 +32,7 @@ from jupyter_cache import get_cache
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
+from autograder.drivers.files import write_atomic
 from autograder.publish.chapters import (
     SETUP_ID,
     chapter_titles,
@@ -116,9 +117,7 @@ def rewrite_after_theme(app: Sphinx, pagename: str, templatename: str, context: 
 def write(app: Sphinx, pagename: str, context: dict) -> None:
     target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(nbformat.writes(download_notebook(app, pagename)) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomic(target, nbformat.writes(download_notebook(app, pagename)) + "\n")
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
