@@ -139,10 +139,13 @@ def test_student_code_has_no_capabilities_and_no_user_namespaces(bwrap_sandbox):
     assert "caps=0000000000000000" in failures[0] and "userns=0" not in failures[0], failures
 
 
+# Far more forks than the limit allows: RLIMIT_NPROC counts every task of the sandbox's user,
+# and the limit is set from a count taken when the job starts, so other tests' sandboxes
+# that end meanwhile (under xdist) free some room; hundreds they can't.
 FORK_MANY = r"""
 import os, time
 count = 0
-for count in range(1, 80):
+for count in range(1, 400):
     try:
         if os.fork() == 0:
             time.sleep(5)
