@@ -112,13 +112,15 @@ def trajectory(
     key: str,
     what: str,
     reference: str,
-    secret_key: str | None = None,
+    pytorch: bool = False,
     context=None,
     first_step: int = 0,
     tolerances: dict | None = None,
 ) -> Check:
-    """``got[key]`` (one row per step) follows the expected trajectory: ``case.secret[secret_key]``
-    if given (e.g. computed with PyTorch's own implementation), else ``expected[key]``.
+    """``got[key]`` (one row per step) follows the expected trajectory: the reference's
+    (``expected[key]``), or with ``pytorch`` PyTorch's own run of the part's driver
+    (``case.secret["pytorch"][key]``, put there by the grader for a part with ``pytorch=``;
+    a KeyError if it is missing, never a silent pass).
 
     The message names the first step at which the two part ways, so a student can look at
     that step of their update rule. ``context(case)`` describes the probe (problem, dtype,
@@ -127,7 +129,7 @@ def trajectory(
     tolerances = tolerances or TRAJECTORY_TOLERANCES
 
     def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
-        truth = case.secret[secret_key] if secret_key else expected.get(key)
+        truth = case.secret["pytorch"][key] if pytorch else expected.get(key)
         value = got.get(key)
         where = f"{what} ({context(case)})" if context else what
         if truth is None:
@@ -238,19 +240,6 @@ def _only_if(condition):
 '''
 
 
-def pytorch_trajectory(key: str, what: str, reference: str, **options) -> Check:
-    """:func:`trajectory` held to PyTorch's own run of the part's driver (``Part.pytorch``):
-    the output ``key`` of ``case.secret["pytorch"]``, which the grader puts there. The
-    ``options`` are :func:`trajectory`'s (``context``, ``first_step``, ``tolerances``)."""
-    check = trajectory(key, what, reference, secret_key=key, **options)
-
-    def against_pytorch(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
-        truth = Case(case.config, case.inputs, {key: case.secret["pytorch"][key]})
-        return check(truth, got, expected, device)
-
-    return against_pytorch
-
-
 def accuracy_at_least(key: str, threshold: float, what: str, hint: str = "") -> Check:
     """The share of positions whose highest logit in ``got[key]`` (..., V) is the case's
     secret ``targets`` (...) is at least ``threshold`` (computed here, in the trusted
@@ -278,11 +267,11 @@ def accuracy_at_least(key: str, threshold: float, what: str, hint: str = "") -> 
 
 def trajectory_both(key: str, what: str, name: str, context=None, first_step: int = 0) -> Check:
     """``got[key]`` (one row per step) follows the reference's trajectory and then PyTorch's
-    (:func:`pytorch_trajectory`, ``name`` being PyTorch's implementation), each difference
+    (``name`` being PyTorch's implementation), each difference
     named by its first step as :func:`trajectory` does; one message, the reference's first."""
     kwargs = {"context": context, "first_step": first_step}
     against_reference = trajectory(key, what, "the reference solution's", **kwargs)
-    against_pytorch = pytorch_trajectory(key, what, f"PyTorch's {name}", **kwargs)
+    against_pytorch = trajectory(key, what, f"PyTorch's {name}", pytorch=True, **kwargs)
 
     def check(case: Case, got: dict, expected: dict, device: str = "cpu") -> list[str]:
         return against_reference(case, got, expected, device) or against_pytorch(

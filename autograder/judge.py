@@ -150,8 +150,7 @@ class Judge:
         reference's, so a difference here is the reference's and PyTorch's disagreement on
         this probe, which the specs' tests rule out, or a tolerance edge)."""
         truth = case.secret.get("pytorch", {})
-        keys = part.pytorch.outputs
-        for key in [k for k in truth if part.compared(k)] if keys is None else keys:
+        for key in part.held_to_pytorch(truth):
             if key not in got or key not in truth:
                 continue
             label = f"{part.title}: {part.label(key)} compared with PyTorch's {part.pytorch.name}"

@@ -103,6 +103,14 @@ class Part:
         """Is output ``key`` compared value by value with the reference's?"""
         return key in self.outputs.compared
 
+    def held_to_pytorch(self, present) -> list[str]:
+        """Of the outputs ``present`` on a probe, those compared value by value with
+        PyTorch's (a probe may lack optional ones: no bias, no third call)."""
+        if self.pytorch is None:
+            return []
+        keys = self.pytorch.outputs
+        return [k for k in present if self.compared(k)] if keys is None else list(keys)
+
 
 @dataclass
 class Assignment:

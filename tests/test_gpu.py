@@ -48,8 +48,8 @@ def test_compare_tensor_passes_a_cuda_sized_difference_only_on_cuda():
 
 def test_trajectory_check_widens_on_cuda():
     truth = torch.linspace(1, 2, 40).reshape(10, 4)
-    check = checks.trajectory("trajectory", "SGD", "torch.optim.SGD", secret_key="truth")
-    case = Case({}, secret={"truth": truth})
+    check = checks.trajectory("trajectory", "SGD", "torch.optim.SGD", pytorch=True)
+    case = Case({}, secret={"pytorch": {"trajectory": truth}})
     got = {"trajectory": _nudged(truth)}
     (message,) = check(case, got, {}, "cpu")
     assert "differs from torch.optim.SGD" in message and "tolerance 0.0001 relative" in message

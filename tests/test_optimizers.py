@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from autograder.assignments import get, optimizers
-from autograder.checks import TRAJECTORY_TOLERANCES, first_divergence, pytorch_trajectory
+from autograder.checks import TRAJECTORY_TOLERANCES, first_divergence, trajectory
 from autograder.drivers.runtime import load_statements
 from autograder.spec import Case
 from tests.submissions import (
@@ -70,7 +70,7 @@ def test_trajectory_check_reads_pytorchs_run_of_the_driver():
     """The optimizer parts' trajectory check reads the output of PyTorch's run (the part's
     ``pytorch=``), names the first step that leaves it, and never runs without it."""
     truth = torch.linspace(1, 2, 40, dtype=torch.float64).reshape(10, 4)
-    check = pytorch_trajectory("trajectory", "SGD", "torch.optim.SGD")
+    check = trajectory("trajectory", "SGD", "torch.optim.SGD", pytorch=True)
     case = Case({}, secret={"pytorch": {"trajectory": truth}})
     assert check(case, {"trajectory": truth.clone()}, {}) == []
     off = truth.clone()

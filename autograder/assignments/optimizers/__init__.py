@@ -34,7 +34,6 @@ from autograder.checks import (
     TRAJECTORY_TOLERANCES,
     first_divergence,
     flag,
-    pytorch_trajectory,
     trajectory,
 )
 from autograder.compare import tolerance
@@ -210,7 +209,7 @@ def optimizer_part(name: str, probes: list[tuple], mistakes: list[Mistake]) -> P
         pytorch=PyTorch(reference, {name: getattr(torch.optim, name)}, outputs=()),
         checks=[
             _still(name, outputs.trajectory),
-            pytorch_trajectory(outputs.trajectory, name, reference, context=_context(name)),
+            trajectory(outputs.trajectory, name, reference, pytorch=True, context=_context(name)),
             flag(
                 outputs.grads_cleared,
                 f"{name}.zero_grad() left a gradient behind: set every p.grad to None (or zero it)",
